@@ -1,0 +1,82 @@
+"""Checks on a composed config: one clear line naming the key, the bad value and what is
+allowed, before anything is trained or written."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+_MISSING = object()
+
+
+class ConfigError(ValueError):
+    """A config value that is not allowed. `str(e)` is the one line shown to the user."""
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"{key}={value!r} is not allowed: {allowed}")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def number(lo: float | None = None, hi: float | None = None, *, lo_open=False, hi_open=False,
+           integer: bool = False) -> tuple[Callable[[Any], bool], str]:
+    """A (predicate, description) pair for a number in a range."""
+    def ok(v: Any) -> bool:
+        if not (_is_int(v) if integer else _is_number(v)):
+            return False
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            return False
+        return not (hi is not None and (v >= hi if hi_open else v > hi))
+
+    kind = "an integer" if integer else "a number"
+    if lo is not None and hi is not None:
+        desc = f"{kind} in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+    elif lo is not None:
+        desc = f"{kind} {'>' if lo_open else '>='} {lo:g}"
+    elif hi is not None:
+        desc = f"{kind} {'<' if hi_open else '<='} {hi:g}"
+    else:
+        desc = kind
+    return ok, desc
+
+
+# key -> rule; a key absent from the composed config is not checked
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "lr": number(0, lo_open=True),
+    "seed": number(0, integer=True),
+    "target_acc": number(0, 100, lo_open=True),
+    "max_params": number(1, integer=True),
+    "dropout.p": number(0, 1, hi_open=True),
+    "trainer.max_epochs": number(1, integer=True),
+    "data.batch_size": number(1, integer=True),
+    "data.eval_batch_size": number(1, integer=True),
+    "data.val_split": number(0, 59_999, integer=True),
+    "data.augment.rotation": number(0, 180),
+    "data.augment.translate": number(0, 0.5),
+    "data.augment.scale": number(0, 0.5, hi_open=True),
+}
+
+
+def check(cfg: DictConfig, rules: dict[str, tuple[Callable[[Any], bool], str]] = RULES) -> None:
+    """Raise ConfigError for the first value that breaks its rule."""
+    for key, (ok, allowed) in rules.items():
+        value = OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False)
+        if value is _MISSING:
+            continue
+        if not ok(value):
+            raise ConfigError(key, value, f"must be {allowed}")
+
+
+def check_params(model_name: str, params: int, max_params: int) -> None:
+    if params > max_params:
+        raise ConfigError("model", model_name, f"it has {params:,} params, over max_params={max_params}")

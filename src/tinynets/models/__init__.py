@@ -1,0 +1,1 @@
+"""Networks (blocks, zoo) and the LightningModules that train them."""

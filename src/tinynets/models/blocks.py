@@ -1,0 +1,67 @@
+"""The one conv-block builder every architecture is made of, and the `Net` container.
+
+A block is the write-ups' order: conv -> ReLU -> BatchNorm -> Dropout, each part optional.
+`Net` is an `nn.Sequential` whose layers are named, so a model file reads like its
+write-up's summary table, and whose BN / Dropout / GAP / FC flags are read off its layers.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from torch import nn
+
+
+def conv_block(
+    c_in: int,
+    c_out: int,
+    k: int = 3,
+    *,
+    padding: int = 0,
+    bias: bool = False,
+    relu: bool = True,
+    bn: bool = True,
+    dropout: float = 0.0,
+    dropout2d: bool = False,
+) -> nn.Sequential:
+    """conv(k x k) -> ReLU -> BN -> Dropout; `relu`, `bn` and `dropout` (p=0) can be left out."""
+    layers: OrderedDict[str, nn.Module] = OrderedDict(
+        conv=nn.Conv2d(c_in, c_out, k, padding=padding, bias=bias)
+    )
+    if relu:
+        layers["relu"] = nn.ReLU()
+    if bn:
+        layers["bn"] = nn.BatchNorm2d(c_out)
+    if dropout > 0:
+        layers["drop"] = nn.Dropout2d(dropout) if dropout2d else nn.Dropout(dropout)
+    return nn.Sequential(layers)
+
+
+def bn_dropout(channels: int, dropout: float = 0.0) -> nn.Sequential:
+    """A BatchNorm (+ Dropout) with no conv before it (write-up 001 puts one after a max-pool)."""
+    layers: OrderedDict[str, nn.Module] = OrderedDict(bn=nn.BatchNorm2d(channels))
+    if dropout > 0:
+        layers["drop"] = nn.Dropout(dropout)
+    return nn.Sequential(layers)
+
+
+class Net(nn.Sequential):
+    """A sequential CNN built from named layers: ``Net(c1=conv_block(...), pool1=nn.MaxPool2d(2), ...)``."""
+
+    def __init__(self, **layers: nn.Module) -> None:
+        super().__init__(OrderedDict(layers))
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    @property
+    def flags(self) -> dict[str, bool]:
+        """Which of the assignment's ingredients this network uses, read off its layers."""
+        mods = list(self.modules())
+        return {
+            "uses_bn": any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in mods),
+            "uses_dropout": any(isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0 for m in mods),
+            "uses_gap": any(isinstance(m, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)) for m in mods),
+            "uses_fc": any(isinstance(m, nn.Linear) for m in mods),
+        }

@@ -1,0 +1,114 @@
+"""The LightningModule that trains any of the CNNs on MNIST."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MeanMetric, SumMetric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+
+
+class Classifier(L.LightningModule):
+    """Cross-entropy classification of `net`'s logits.
+
+    `optimizer` is a partial taking the parameters (the `optimizer` config group);
+    `scheduler` is `{"fn": partial taking the optimizer, or None, "interval": "epoch"|"step"}`
+    (the `scheduler` group). A scheduler taking `total_steps` (OneCycle) gets it from the
+    trainer. Logs train/loss, val/loss, val/acc (percent) and lr per epoch; the test pass also
+    keeps the confusion matrix and the misclassified digits for the end-of-run figures."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Mapping | None = None,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.optimizer_fn = optimizer
+        self.scheduler_cfg = dict(scheduler or {})
+        self.metrics = nn.ModuleDict(
+            {
+                f"{stage}_{name}": metric()
+                for stage in ("val", "test")
+                for name, metric in (
+                    ("acc", lambda: MulticlassAccuracy(num_classes, average="micro")),
+                    ("loss", MeanMetric),
+                    ("count", SumMetric),
+                )
+            }
+        )
+        self.confmat = MulticlassConfusionMatrix(num_classes)
+        self.misclassified: list[tuple[torch.Tensor, int, int]] = []
+        self.eval_counts: dict[str, tuple[int, int]] = {}  # stage -> (correct, total)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = F.cross_entropy(self(x), y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def on_train_epoch_start(self) -> None:
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
+
+    # -- evaluation -----------------------------------------------------------------------
+    def _eval_step(self, stage: str, batch) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits, y, reduction="none")
+        self.metrics[f"{stage}_acc"].update(logits, y)
+        self.metrics[f"{stage}_loss"].update(loss)
+        self.metrics[f"{stage}_count"].update(torch.tensor(float(len(y)), device=y.device))
+        return logits
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        acc = self.metrics[f"{stage}_acc"].compute() * 100
+        total = int(self.metrics[f"{stage}_count"].compute())
+        self.eval_counts[stage] = (round(float(acc) * total / 100), total)
+        self.log(f"{stage}/acc", acc)
+        self.log(f"{stage}/loss", self.metrics[f"{stage}_loss"].compute())
+        for name in ("acc", "loss", "count"):
+            self.metrics[f"{stage}_{name}"].reset()
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_start(self) -> None:
+        self.confmat.reset()
+        self.misclassified = []
+
+    def test_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        pred = self._eval_step("test", batch).argmax(1)
+        self.confmat.update(pred, y)
+        wrong = (pred != y).nonzero().flatten()[: max(0, 64 - len(self.misclassified))]
+        self.misclassified += [(x[i].cpu(), int(y[i]), int(pred[i])) for i in wrong]
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    # -- optimisation -----------------------------------------------------------------------
+    def configure_optimizers(self):
+        optimizer = self.optimizer_fn(params=self.parameters())
+        fn = self.scheduler_cfg.get("fn")
+        if fn is None:
+            return optimizer
+        kwargs = {}
+        target = getattr(fn, "func", fn)
+        if "total_steps" in inspect.signature(target).parameters and "total_steps" not in getattr(fn, "keywords", {}):
+            kwargs["total_steps"] = int(self.trainer.estimated_stepping_batches)
+        scheduler = fn(optimizer, **kwargs)
+        interval = self.scheduler_cfg.get("interval", "epoch")
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}

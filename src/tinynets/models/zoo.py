@@ -1,0 +1,130 @@
+"""The five reference networks of ../shared/seeds/, layer for layer.
+
+Each function reads like its write-up's summary table: one line a layer, with the output
+shape and the parameter count the write-up prints. `dropout` comes from the `dropout`
+config group (`dropout=none` builds the same net without Dropout layers).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from tinynets.models.blocks import Net, bn_dropout, conv_block
+
+# model name -> write-up it comes from (file prefix in ../shared/seeds/)
+WRITEUPS = {
+    "gap_fc": "000",
+    "gap_conv": "001",
+    "transition": "002",
+    "aggregator": "003",
+    "deep_narrow": "004",
+}
+
+
+def gap_fc(dropout: float = 0.05) -> Net:
+    """Write-up 000: three conv blocks, GAP (AvgPool 6) -> Linear 25->10. 19,629 params.
+
+    Convs carry a bias; Dropout2d after every conv but the last, as published."""
+    b = dict(bias=True, dropout=dropout, dropout2d=True)
+    return Net(
+        c1=conv_block(1, 16, padding=1, **b),  # 16x28x28    160 + 32
+        c2=conv_block(16, 16, **b),  # 16x26x26  2,320 + 32
+        c3=conv_block(16, 32, **b),  # 32x24x24  4,640 + 64
+        pool1=nn.MaxPool2d(2),  # 32x12x12
+        c4=conv_block(32, 16, padding=1, **b),  # 16x12x12  4,624 + 32
+        c5=conv_block(16, 20, padding=1, **b),  # 20x12x12  2,900 + 40
+        pool2=nn.MaxPool2d(2),  # 20x6x6
+        c6=conv_block(20, 25, padding=1, bias=True, relu=False, bn=False),  # 25x6x6  4,525
+        gap=nn.AvgPool2d(6),  # 25x1x1
+        flat=nn.Flatten(),
+        fc=nn.Linear(25, 10),  # 10           260
+    )
+
+
+def gap_conv(dropout: float = 0.05) -> Net:
+    """Write-up 001: no FC; GAP (AvgPool 7) -> 1x1 conv 32->10. 10,066 params.
+
+    The write-up's table prints 36 params for the 1x1 conv 16->8; with its bias it is 136."""
+    b = dict(bias=True, dropout=dropout)
+    return Net(
+        c1=conv_block(1, 8, **b),  # 8x26x26       80 + 16
+        c2=conv_block(8, 16, **b),  # 16x24x24  1,168 + 32
+        c3=conv_block(16, 16, **b),  # 16x22x22  2,320 + 32
+        pool1=nn.MaxPool2d(2),  # 16x11x11
+        bn1=bn_dropout(16, dropout),  # 16x11x11          32
+        t1=conv_block(16, 8, k=1, **b),  # 8x11x11     136 + 16
+        c4=conv_block(8, 16, **b),  # 16x9x9    1,168 + 32
+        c5=conv_block(16, 32, **b),  # 32x7x7    4,640 + 64
+        gap=nn.AvgPool2d(7),  # 32x1x1
+        head=conv_block(32, 10, k=1, bias=True, relu=False, bn=False),  # 10x1x1  330
+        flat=nn.Flatten(),
+    )
+
+
+def transition(dropout: float = 0.05) -> Net:
+    """Write-up 002: max-pool + 1x1 transitions, 1x1 conv 32->10 -> GAP. 19,944 params, no bias."""
+    b = dict(padding=1, dropout=dropout)
+    return Net(
+        c1=conv_block(1, 8, **b),  # 8x28x28       72 + 16
+        c2=conv_block(8, 8, **b),  # 8x28x28      576 + 16
+        pool1=nn.MaxPool2d(2),  # 8x14x14
+        t1=conv_block(8, 8, k=1, relu=False, bn=False),  # 8x14x14   64
+        c3=conv_block(8, 14, **b),  # 14x14x14  1,008 + 28
+        c4=conv_block(14, 14, **b),  # 14x14x14  1,764 + 28
+        pool2=nn.MaxPool2d(2),  # 14x7x7
+        t2=conv_block(14, 14, k=1, relu=False, bn=False),  # 14x7x7  196
+        c5=conv_block(14, 24, **b),  # 24x7x7    3,024 + 48
+        c6=conv_block(24, 24, **b),  # 24x7x7    5,184 + 48
+        pool3=nn.MaxPool2d(2),  # 24x3x3
+        t3=conv_block(24, 24, k=1, relu=False, bn=False),  # 24x3x3  576
+        c7=conv_block(24, 32, **b),  # 32x3x3    6,912 + 64
+        head=conv_block(32, 10, k=1, relu=False, bn=False),  # 10x3x3  320
+        gap=nn.AvgPool2d(3),  # 10x1x1
+        flat=nn.Flatten(),
+    )
+
+
+def aggregator(dropout: float = 0.05) -> Net:
+    """Write-up 003: 1x1 "aggregators" after each max-pool, convs with bias. 16,926 params.
+
+    The write-up's table stops after Conv2d-19/ReLU-20 (9,266 params published). We complete
+    it with the pattern its first two blocks follow: BN, max-pool, a 1x1 aggregator with
+    Dropout, two 3x3 convs (16 -> 30), then GAP and a 1x1 conv 30->10. RF at the GAP: 34."""
+    b = dict(padding=1, bias=True)
+    return Net(
+        # -- published (write-up 003's table, layers 1-20) --
+        c1=conv_block(1, 8, dropout=dropout, **b),  # 8x28x28       80 + 16
+        c2=conv_block(8, 8, **b),  # 8x28x28      584 + 16
+        c3=conv_block(8, 20, **b),  # 20x28x28  1,460 + 40
+        pool1=nn.MaxPool2d(2),  # 20x14x14
+        a1=conv_block(20, 16, k=1, bias=True, dropout=dropout),  # 16x14x14  336 + 32
+        c4=conv_block(16, 16, **b),  # 16x14x14  2,320 + 32
+        c5=conv_block(16, 30, **b),  # 30x14x14  4,350 (+ 60 for its BN: ours)
+        # -- completed by us, repeating the pattern above --
+        pool2=nn.MaxPool2d(2),  # 30x7x7
+        a2=conv_block(30, 16, k=1, bias=True, dropout=dropout),  # 16x7x7  496 + 32
+        c6=conv_block(16, 16, **b),  # 16x7x7    2,320 + 32
+        c7=conv_block(16, 30, **b),  # 30x7x7    4,350 + 60
+        gap=nn.AvgPool2d(7),  # 30x1x1
+        head=conv_block(30, 10, k=1, bias=True, relu=False, bn=False),  # 10x1x1  310
+        flat=nn.Flatten(),
+    )
+
+
+def deep_narrow(dropout: float = 0.069) -> Net:
+    """Write-up 004: 16-channel convs down to 6x6, GAP -> 1x1 conv 16->10. 12,088 params, no bias."""
+    b = dict(dropout=dropout)
+    return Net(
+        c1=conv_block(1, 8, padding=1, **b),  # 8x28x28       72 + 16
+        c2=conv_block(8, 16, padding=1, **b),  # 16x28x28  1,152 + 32
+        c3=conv_block(16, 16, padding=1, **b),  # 16x28x28  2,304 + 32
+        pool1=nn.MaxPool2d(2),  # 16x14x14
+        t1=conv_block(16, 8, k=1, relu=False, bn=False),  # 8x14x14   128
+        c4=conv_block(8, 16, **b),  # 16x12x12  1,152 + 32
+        c5=conv_block(16, 16, **b),  # 16x10x10  2,304 + 32
+        c6=conv_block(16, 16, **b),  # 16x8x8    2,304 + 32
+        c7=conv_block(16, 16, **b),  # 16x6x6    2,304 + 32
+        gap=nn.AvgPool2d(6),  # 16x1x1
+        head=conv_block(16, 10, k=1, relu=False, bn=False),  # 10x1x1  160
+        flat=nn.Flatten(),
+    )
