@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -31,6 +30,8 @@ def choice(cfg: DictConfig, group: str) -> str | None:
 
 
 def device_name(accelerator: str) -> str:
+    import torch
+
     if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name()}"
     return f"cpu: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
@@ -62,6 +63,7 @@ def fail(message: str, code: int = 2) -> None:
 def run(cfg: DictConfig) -> float | None:
     """Train and test one configuration; returns the best eval accuracy (the sweep objective)."""
     try:
+        check(cfg)  # cheap: before torch is even imported
         return _run(cfg)
     except (ConfigError, DataError) as e:
         fail(str(e))
@@ -69,10 +71,9 @@ def run(cfg: DictConfig) -> float | None:
 
 
 def _run(cfg: DictConfig) -> float | None:
-    check(cfg)
     model_name = choice(cfg, "model") or "model"
-    module = instantiate(cfg.model, optimizer=cfg.optimizer, scheduler=cfg.scheduler)
-    params = sum(p.numel() for p in module.parameters())
+    net = instantiate(cfg.model.net)  # torch only: the params check comes before Lightning
+    params = sum(p.numel() for p in net.parameters())
     check_params(model_name, params, cfg.max_params)
 
     import lightning as L
@@ -94,7 +95,8 @@ def _run(cfg: DictConfig) -> float | None:
         trainer_kwargs["enable_progress_bar"] = sys.stderr.isatty()
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs)
 
-    flags = module.net.flags
+    module = instantiate(cfg.model, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler)
+    flags = net.flags
     hparams = hparams_of(cfg, model_name, params)
     for lg in loggers:
         if hasattr(lg, "log_hyperparams"):

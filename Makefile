@@ -1,0 +1,39 @@
+# tinynets: `make train` (installs, prepares MNIST, trains the default model) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DATA   ?= data
+ARGS   ?=
+PYTEST_ARGS ?=
+
+# this checkout's sources first, whichever checkout the venv was installed from
+export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
+
+.PHONY: install data train test summary clean-outputs
+
+install: $(STAMP)
+
+# idempotent: reinstalls only when pyproject.toml changes
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "tinynets needs Python >= 3.10")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+data: $(STAMP)
+	$(BIN)/python -m tinynets.data.prepare --root $(DATA)
+
+train: data
+	$(BIN)/python train.py paths.data_dir=$(abspath $(DATA)) $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+summary: $(STAMP)
+	@for m in gap_fc gap_conv transition aggregator deep_narrow; do \
+		$(BIN)/python -m tinynets.summary model=$$m | tail -n 1 | sed "s/^/$$m: /"; done
+
+clean-outputs:
+	rm -rf outputs/runs outputs/sweeps
