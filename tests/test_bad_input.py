@@ -1,0 +1,60 @@
+"""A bad config gets one line naming the key, the value and what is allowed; a non-zero exit;
+no traceback; and nothing written but Hydra's own files."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import run_cli
+from tinynets.config import ConfigError, check
+
+CASES = {
+    "lr=-0.1": "lr=-0.1 is not allowed: must be a number > 0",
+    "lr=0": "lr=0 is not allowed: must be a number > 0",
+    "lr=abc": "lr='abc' is not allowed: must be a number > 0",
+    "dropout.p=1.0": "dropout.p=1.0 is not allowed: must be a number in [0, 1)",
+    "dropout.p=-0.1": "dropout.p=-0.1 is not allowed: must be a number in [0, 1)",
+    "trainer.max_epochs=0": "trainer.max_epochs=0 is not allowed: must be an integer >= 1",
+    "data.batch_size=-8": "data.batch_size=-8 is not allowed: must be an integer >= 1",
+    "max_params=5000": "model='deep_narrow' is not allowed: it has 12,088 params, over max_params=5000",
+}
+
+
+@pytest.mark.parametrize("override", CASES)
+def test_bad_value_one_line_nonzero_exit_nothing_written(tmp_path, override):
+    run_dir = tmp_path / "run"
+    done = run_cli("train.py", override, f"hydra.run.dir={run_dir}", f"paths.data_dir={tmp_path / 'nodata'}")
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {CASES[override]}"
+    assert "Traceback" not in done.stdout + done.stderr
+    assert {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}
+    assert not (tmp_path / "nodata").exists()
+
+
+def test_unknown_option_lists_the_choices(tmp_path):
+    done = run_cli("train.py", "model=resnet50", f"hydra.run.dir={tmp_path / 'run'}")
+    assert done.returncode != 0
+    assert "Could not find 'model/resnet50'" in done.stderr and "deep_narrow" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_data_with_no_source_is_one_line(tmp_path):
+    run_dir = tmp_path / "run"
+    done = run_cli("train.py", "debug=fast", f"paths.data_dir={tmp_path / 'data'}", "data.sources=[]",
+                   f"hydra.run.dir={run_dir}")
+    assert done.returncode == 2
+    err = done.stderr.strip()
+    assert err.startswith("error: MNIST is not available") and "\n" not in err
+    assert {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}
+
+
+@pytest.mark.parametrize(("key", "value"), [("seed", 1.5), ("target_acc", 101), ("data.val_split", -1),
+                                            ("data.augment.rotation", "7deg"), ("dropout.p", True)])
+def test_rules_in_process(make_cfg, key, value):
+    cfg = make_cfg()
+    from omegaconf import OmegaConf
+
+    OmegaConf.update(cfg, key, value)
+    with pytest.raises(ConfigError) as e:
+        check(cfg)
+    assert str(e.value).startswith(f"{key}={value!r} is not allowed: must be")

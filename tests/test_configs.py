@@ -1,0 +1,79 @@
+"""Every option of every config group composes, resolves and instantiates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+OPTIONS = sorted(
+    (group.name, f.stem)
+    for group in CONF.iterdir()
+    if group.is_dir() and group.name != "hydra"
+    for f in group.glob("*.yaml")
+)
+
+
+def test_every_group_has_options():
+    groups = {g for g, _ in OPTIONS}
+    assert {"data", "model", "optimizer", "scheduler", "dropout", "trainer", "logger", "callbacks",
+            "paths", "experiment", "debug"} <= groups
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_option_composes_and_instantiates(make_cfg, group, option):
+    cfg = make_cfg(f"{group}={option}")
+    OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
+    assert cfg.hydra.runtime.choices[group] == option
+
+    if "net" in cfg.model:
+        net = instantiate(cfg.model.net)
+        assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+        params = list(net.parameters())
+    else:
+        params = [torch.nn.Parameter(torch.zeros(3))]
+    optimizer = instantiate(cfg.optimizer)(params=params)
+    assert optimizer.param_groups[0]["lr"] == cfg.lr
+    fn = instantiate(cfg.scheduler).get("fn") if "scheduler" in cfg else None
+    if fn is not None:
+        kwargs = {"total_steps": 10} if "OneCycle" in cfg.scheduler.fn._target_ else {}
+        scheduler = fn(optimizer, **kwargs)
+        optimizer.step()
+        scheduler.step()
+    if "_target_" in cfg.get("data", {}):
+        instantiate(cfg.data)  # constructing a datamodule touches no files
+    for name, cb in cfg.get("callbacks", {}).items():
+        assert instantiate(cb) is not None, name
+
+
+def test_trainer_configs_build_a_trainer(make_cfg, tmp_path):
+    for option in ("default", "cpu"):
+        cfg = make_cfg(f"trainer={option}")
+        trainer = instantiate(cfg.trainer, logger=False, enable_progress_bar=False)
+        assert trainer.max_epochs == cfg.trainer.max_epochs
+
+
+def test_onecycle_takes_total_steps_from_the_trainer(make_cfg):
+    """OneCycle gets its total steps from the trainer (epochs x batches), not from the config."""
+    from types import SimpleNamespace
+
+    cfg = make_cfg("scheduler=onecycle", "model=deep_narrow", "lr=0.05")
+    module = instantiate(cfg.model, optimizer=cfg.optimizer, scheduler=cfg.scheduler)
+    module.trainer = SimpleNamespace(estimated_stepping_batches=7)  # what Lightning computes
+    conf = module.configure_optimizers()
+    sched = conf["lr_scheduler"]["scheduler"]
+    assert conf["lr_scheduler"]["interval"] == "step"
+    assert sched.total_steps == 7
+    assert max(g["max_lr"] for g in sched.optimizer.param_groups) == pytest.approx(0.05)
+
+
+def test_dropout_group_reaches_every_layer(make_cfg):
+    cfg = make_cfg("model=gap_conv", "dropout.p=0.069")
+    net = instantiate(cfg.model.net)
+    ps = {m.p for m in net.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)}
+    assert ps == {0.069}
+    assert not instantiate(make_cfg("model=gap_conv", "dropout=none").model.net).flags["uses_dropout"]

@@ -1,0 +1,83 @@
+"""The five write-up networks: exact parameter counts, shapes, flags, receptive fields."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from tinynets.models import zoo
+from tinynets.models.blocks import conv_block
+from tinynets.receptive_field import receptive_fields
+from tinynets.summary import summarize
+
+# the write-ups' totals (001's table prints 36 for a 1x1 conv that has 136)
+EXPECTED = {"gap_fc": 19_629, "gap_conv": 10_066, "transition": 19_944, "aggregator": 16_926, "deep_narrow": 12_088}
+FLAGS = {  # BN, Dropout, GAP, FC
+    "gap_fc": (True, True, True, True),
+    "gap_conv": (True, True, True, False),
+    "transition": (True, True, True, False),
+    "aggregator": (True, True, True, False),
+    "deep_narrow": (True, True, True, False),
+}
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_exact_param_count(name):
+    net = getattr(zoo, name)()
+    assert net.num_params == EXPECTED[name]
+    assert sum(p.numel() for p in net.parameters()) == EXPECTED[name]
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_logits_shape_and_flags(name):
+    net = getattr(zoo, name)(dropout=0.1).eval()
+    assert net(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+    assert tuple(net.flags.values()) == FLAGS[name]
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_dropout_zero_builds_no_dropout_layers_and_same_params(name):
+    net = getattr(zoo, name)(dropout=0.0)
+    assert not net.flags["uses_dropout"]
+    assert not any(isinstance(m, nn.modules.dropout._DropoutNd) for m in net.modules())
+    assert net.num_params == EXPECTED[name]
+
+
+def test_aggregator_keeps_the_published_layers():
+    """Write-up 003's table, layers 1-19: these convs and BNs, in this order, these counts."""
+    net = zoo.aggregator()
+    published = [80, 16, 584, 16, 1460, 40, 336, 32, 2320, 32, 4350]
+    counts = [sum(p.numel() for p in m.parameters())
+              for m in net.modules() if isinstance(m, (nn.Conv2d, nn.BatchNorm2d))]
+    assert counts[: len(published)] == published
+    assert net.num_params < 20_000
+
+
+def test_conv_block_order_and_options():
+    b = conv_block(4, 8, padding=1, bias=True, dropout=0.1)
+    assert [type(m) for m in b] == [nn.Conv2d, nn.ReLU, nn.BatchNorm2d, nn.Dropout]
+    assert b.conv.bias is not None and b.conv.padding == (1, 1)
+    bare = conv_block(4, 8, k=1, relu=False, bn=False)
+    assert [type(m) for m in bare] == [nn.Conv2d] and bare.conv.bias is None
+    assert isinstance(conv_block(4, 8, dropout=0.1, dropout2d=True).drop, nn.Dropout2d)
+
+
+def test_receptive_field_of_deep_narrow_by_hand():
+    """deep_narrow: three 3x3 convs (RF 3, 5, 7), max-pool 2 (RF 8, jump 2), a 1x1 (no change),
+    four 3x3 convs at jump 2 (RF 12, 16, 20, 24), GAP over 6x6 at jump 2 (24 + 5*2 = 34)."""
+    rf = dict(receptive_fields(zoo.deep_narrow()))
+    assert (rf["c1.conv"].rf, rf["c2.conv"].rf, rf["c3.conv"].rf) == (3, 5, 7)
+    assert (rf["pool1"].jump, rf["pool1"].rf) == (2, 8)
+    assert rf["t1.conv"].rf == 8
+    assert [rf[f"c{i}.conv"].rf for i in (4, 5, 6, 7)] == [12, 16, 20, 24]
+    assert (rf["gap"].jump, rf["gap"].rf) == (12, 34)
+    assert rf["head.conv"].rf == 34
+
+
+def test_summary_table_lists_layers_and_total():
+    text = summarize(zoo.gap_fc())
+    assert "Total params: 19,629" in text.splitlines()[-1]
+    assert "BN: yes  Dropout: yes  GAP: yes  FC: yes" in text
+    row = next(line for line in text.splitlines() if line.startswith("pool2"))
+    assert row.split()[2:] == ["20x6x6", "0", "4", "18"]

@@ -1,0 +1,75 @@
+"""`python train.py debug=fast` end to end (one subprocess), plus in-process runs of the
+other data paths. Data: tiny synthetic IDX files (data.verify=false)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+from conftest import run_cli
+
+METRIC_KEYS = {"model", "params", "epochs", "lr", "seed", "best_val_acc", "best_epoch", "test_acc",
+               "target_epoch", "eval_set", "verdict", "val_acc", "history", "device", "wall_s"}
+VERDICT_KEYS = {"params_ok", "acc_ok", "epochs_ok", "uses_bn", "uses_dropout", "uses_gap", "uses_fc"}
+
+
+def test_train_debug_fast_end_to_end(tmp_path, tiny_mnist):
+    run_dir = tmp_path / "run"
+    done = run_cli("train.py", "debug=fast", "model=gap_fc", "lr=0.05", f"paths.data_dir={tiny_mnist}",
+                   "data.verify=false", f"hydra.run.dir={run_dir}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    out = done.stdout
+    assert "[Epoch 1] loss=" in out and "on test" in out
+    assert "Submission Info" in out and "Used Fully-Connected  yes" in out
+    assert out.count("GPU available") <= 1  # Lightning's lines are not printed twice
+
+    m = json.loads((run_dir / "metrics.json").read_text())
+    assert METRIC_KEYS <= m.keys() and VERDICT_KEYS == set(m["verdict"])
+    assert (m["model"], m["params"], m["epochs"], m["eval_set"]) == ("gap_fc", 19_629, 1, "test")
+    assert m["verdict"]["params_ok"] and m["verdict"]["uses_fc"]
+    assert 0 <= m["best_val_acc"] <= 100 and m["best_epoch"] == 1
+    assert m["test_acc"] == pytest.approx(m["best_val_acc"])  # eval set = test set, final weights
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+    assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
+
+    # TensorBoard's own reader: scalars, the HPARAMS session, and the two figures
+    mux = EventMultiplexer().AddRunsFromDirectory(str(run_dir))
+    mux.Reload()
+    tags = mux.Runs()["."]
+    assert {"train/loss", "val/loss", "val/acc", "lr", "hp/best_val_acc", "hp/test_acc", "hp/params"} <= set(tags["scalars"])
+    assert {"test/confusion_matrix", "test/misclassified"} <= set(tags["images"])
+    assert mux.Scalars(".", "hp/params")[-1].value == 19_629
+    assert mux.Scalars(".", "val/acc")[-1].value == pytest.approx(m["best_val_acc"], abs=1e-4)
+    hp = mux.PluginRunToTagToContent("hparams")["."]
+    assert "_hparams_/session_start_info" in hp and "_hparams_/experiment" in hp
+
+
+@pytest.fixture(scope="module")
+def lightning_quiet():
+    from tinynets.train import quiet_lightning
+
+    quiet_lightning()
+
+
+def test_holdout_split_evaluates_on_holdout_and_tests_once(make_cfg, tiny_mnist, lightning_quiet):
+    from tinynets.train import _run
+
+    cfg = make_cfg("debug=fast", f"paths.data_dir={tiny_mnist}", "data.verify=false", "data.val_split=64",
+                   "logger=none")
+    _run(cfg)
+    m = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert m["eval_set"] == "holdout" and m["test_weights"] == "best-on-holdout"
+    assert m["history"][0]["val_total"] == 64
+    assert m["test_acc"] is not None
+
+
+def test_classic_torchvision_pipeline_runs(make_cfg, tiny_mnist, lightning_quiet):
+    from tinynets.train import _run
+
+    cfg = make_cfg("debug=fast", "data=mnist_torchvision", "data.num_workers=0", "data.augment.rotation=7",
+                   f"paths.data_dir={tiny_mnist}", "data.verify=false", "logger=none", "callbacks=none")
+    assert _run(cfg) is not None
