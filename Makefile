@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # this checkout's sources first, whichever checkout the venv was installed from
 export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: install data train test summary clean-outputs
+.PHONY: install data train test summary clean-outputs reproduce report
 
 install: $(STAMP)
 
@@ -37,3 +37,11 @@ summary: $(STAMP)
 
 clean-outputs:
 	rm -rf outputs/runs outputs/sweeps
+
+# results of record (hours on CPU): trains what is missing, then regenerates the report
+reproduce: data
+	$(BIN)/python -m tinynets.results run $(ENTRIES)
+	$(BIN)/python -m tinynets.results report
+
+report: $(STAMP)
+	$(BIN)/python -m tinynets.results report

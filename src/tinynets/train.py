@@ -95,7 +95,8 @@ def _run(cfg: DictConfig) -> float | None:
         trainer_kwargs["enable_progress_bar"] = sys.stderr.isatty()
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs)
 
-    module = instantiate(cfg.model, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler)
+    module = instantiate(cfg.model, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
+                         channels_last=cfg.channels_last)
     flags = net.flags
     hparams = hparams_of(cfg, model_name, params)
     for lg in loggers:
