@@ -4,8 +4,8 @@
     python -m tinynets.results report            # results.json + README.md + curves.png (make report)
 
 Every entry is trained with seeds 0, 1, 2 on the official 10k test set as the per-epoch eval
-set, each as `python train.py -m <overrides> seed=...` into outputs/results/<label>/seed<N>/.
-`run` skips seeds whose metrics.json is complete, so an interrupted reproduction resumes.
+set, each as `python train.py <overrides> seed=N` into outputs/results/<label>/seed<N>/.
+`run` skips runs whose metrics.json is complete, so an interrupted reproduction resumes.
 `report` reads those run dirs only: nothing in the tables is typed by hand.
 """
 
@@ -59,22 +59,25 @@ def load(entry: Entry, seed: int) -> dict | None:
 
 
 def run(labels: list[str]) -> int:
+    """Train the missing runs, one process per run. While `outputs/results/PAUSE` exists, wait
+    before starting the next run (so a benchmark can have a quiet machine)."""
     chosen = [e for e in ENTRIES if not labels or e.label in labels]
+    failed = 0
     for entry in chosen:
-        missing = [s for s in entry.seeds if load(entry, s) is None]
-        if not missing:
-            print(f"[{entry.label}] complete, skipping")
-            continue
-        cmd = [sys.executable, str(ROOT / "train.py"), "-m", *entry.overrides,
-               f"seed={','.join(map(str, missing))}",
-               f"hydra.sweep.dir={RUNS / entry.label}", "hydra.sweep.subdir=seed${seed}"]
-        print(f"[{entry.label}] seeds {missing}: {' '.join(cmd[1:])}", flush=True)
-        t0 = time.time()
-        done = subprocess.run(cmd, cwd=ROOT)
-        print(f"[{entry.label}] exit {done.returncode} after {time.time() - t0:.0f}s", flush=True)
-        if done.returncode:
-            return done.returncode
-    return 0
+        for seed in entry.seeds:
+            if load(entry, seed) is not None:
+                print(f"[{entry.label} seed {seed}] complete, skipping", flush=True)
+                continue
+            while (RUNS / "PAUSE").exists():
+                time.sleep(10)
+            cmd = [sys.executable, str(ROOT / "train.py"), *entry.overrides, f"seed={seed}",
+                   f"hydra.run.dir={run_dir(entry, seed)}"]
+            print(f"[{entry.label} seed {seed}] {' '.join(cmd[1:])}", flush=True)
+            t0 = time.time()
+            done = subprocess.run(cmd, cwd=ROOT)
+            print(f"[{entry.label} seed {seed}] exit {done.returncode} after {time.time() - t0:.0f}s", flush=True)
+            failed += done.returncode != 0
+    return 1 if failed else 0
 
 
 # ----------------------------------------------------------------------------- report
