@@ -30,7 +30,7 @@ def columns(with_bias: bool) -> list[str]:
 
 
 def has_bias(rows: Sequence[Row]) -> bool:
-    return bool(rows) and (rows[0]["b1"] != 0 or rows[0]["b2"] != 0)
+    return bool(rows) and (rows[0].get("b1", 0) != 0 or rows[0].get("b2", 0) != 0)
 
 
 @contextmanager
@@ -172,27 +172,34 @@ def write_xlsx(path: str | os.PathLike, rows: Sequence[Row], title: str = "") ->
         ws.column_dimensions[get_column_letter(j)].width = 9 if name == "iteration" else 7 if name in SAMPLE else 13
 
     constants = {*SAMPLE, *WEIGHTS}
+    const_font = Font(color="0000FF", bold=True)
+    edge = Border(right=thin)
+    edges = {"lr", "b2" if with_bias else "t2", "w8", "a_o2", "E_total"}
+
+    def number_format(name: str, k: int) -> str:
+        if name == "iteration":
+            return "0"
+        if name in GRADS:
+            return "0.000000E+00"
+        if name in SAMPLE or (k == 0 and name in WEIGHTS):
+            return "General"  # as typed
+        return "0.000000000"
+
+    formats = [{name: number_format(name, k) for name in cols} for k in (0, 1)]
     for k, row in enumerate(rows):
         r = first + k
         formulas = _formulas(col, r, first, with_bias)
+        fmt = formats[min(k, 1)]
         for j, name in enumerate(cols, start=1):
-            cell = ws.cell(r, j)
             if k == 0 and name in constants:
-                cell.value = float(row[name])
-                cell.font = Font(color="0000FF", bold=True)
+                cell = ws.cell(r, j, float(row[name]))
+                cell.font = const_font
                 cell.fill = const_fill
             else:
-                cell.value = formulas[name]
-            if name == "iteration":
-                cell.number_format = "0"
-            elif name in GRADS:
-                cell.number_format = "0.000000E+00"
-            elif name in SAMPLE or (k == 0 and name in WEIGHTS):
-                cell.number_format = "General"  # as typed
-            else:
-                cell.number_format = "0.000000000"
-            if name in ("lr", "b2" if with_bias else "t2", "w8", "a_o2", "E_total"):
-                cell.border = Border(right=thin)
+                cell = ws.cell(r, j, formulas[name])
+            cell.number_format = fmt[name]
+            if name in edges:
+                cell.border = edge
     ws.freeze_panes = f"B{first}"
     ws.sheet_view.zoomScale = 90
     ws.print_title_rows = f"{XLSX_HEADER_ROW}:{XLSX_HEADER_ROW}"  # printed: the header on every page
