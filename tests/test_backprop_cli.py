@@ -51,3 +51,19 @@ def test_bad_input_cli(tmp_path, override, line):
     assert proc.returncode == 2
     assert proc.stderr == line
     assert not (tmp_path / "run" / "sheet.csv").exists()
+
+
+def test_report_statements_follow_the_curves():
+    """The README's 'Reading it' lines are computed, so they change when the curves do."""
+    from tinynets.backprop.report import observations
+
+    start = {n: "0.1" for n in ("i1", "i2", *(f"w{k}" for k in range(1, 9)))}
+    row0 = {"a": {**start, "a_o1": "0.6", "a_o2": "0.6", **{f"dE_dw{k}": "0.01" for k in range(1, 9)}},
+            "b": {**start, "a_o1": "0.6", "a_o2": "0.6", **{f"dE_dw{k}": "0.01" for k in range(1, 9)}}}
+    falling = {0.1: [1.0, 0.8, 0.6, 0.45], 1.0: [1.0, 0.5, 0.2, 0.1]}
+    text = observations({"a": falling, "b": falling}, row0)
+    assert "`a`: E_total falls at every iteration for every lr; the larger the lr, the lower" in text
+    assert "`a` and `b` halve E_total at the same iteration for every lr" in text
+    text = observations({"a": falling, "b": {0.1: [1.0, 0.9, 0.8, 0.7], 1.0: [1.0, 1.2, 0.9, 0.8]}}, row0)
+    assert "`b`: E_total rises at some iteration for lr 1; a larger lr does not always end lower" in text
+    assert "halve E_total at different iterations" in text
