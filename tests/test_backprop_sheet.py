@@ -273,8 +273,10 @@ def test_libreoffice_recalculates_the_sheet(runs, tmp_path):
     ("sheet.b1=high", "error: sheet.b1='high' is not allowed: must be a number"),
     ("lr=0", "error: lr=0 is not allowed: must be a number > 0"),
     ("lr=-0.5", "error: lr=-0.5 is not allowed: must be a number > 0"),
-    ("iterations=0", "error: iterations=0 is not allowed: must be an integer >= 1"),
-    ("iterations=2.5", "error: iterations=2.5 is not allowed: must be an integer >= 1"),
+    ("iterations=0", "error: iterations=0 is not allowed: must be an integer from 1 to 1048571"),
+    ("iterations=2.5", "error: iterations=2.5 is not allowed: must be an integer from 1 to 1048571"),
+    ("iterations=2000000", "error: iterations=2000000 is not allowed: must be an integer from 1 to 1048571"),
+    ("model.check_autograd=maybe", "error: model.check_autograd='maybe' is not allowed: must be true or false"),
     ("optimizer=sgd", "error: optimizer={'_target_': 'torch.optim.SGD'"),
     ("model=gap_fc", "error: model='gap_fc' is not allowed: task=backprop_sheet runs model=tiny_sigmoid only"),
 ])

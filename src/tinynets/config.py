@@ -59,6 +59,7 @@ def numbers(n: int) -> tuple[Callable[[Any], bool], str]:
 
 
 TASKS = ("classify", "backprop_sheet")
+XLSX_MAX_ITERATIONS = 1_048_571  # sheet.xlsx: 1,048,576 rows at most, 4 header rows, row 0 .. N
 
 # key -> rule; a key absent from the composed config is not checked
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -76,13 +77,15 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.augment.scale": number(0, 0.5, hi_open=True),
     "task": (lambda v: v in TASKS, "one of " + ", ".join(TASKS)),
     # experiment=backprop_sheet
-    "iterations": number(1, integer=True),
+    "iterations": (lambda v: _is_int(v) and 1 <= v <= XLSX_MAX_ITERATIONS,
+                   f"an integer from 1 to {XLSX_MAX_ITERATIONS} (the rows sheet.xlsx can hold)"),
     "sheet.w": numbers(8),
     "sheet.inputs": numbers(2),
     "sheet.targets": numbers(2),
     "sheet.b1": number(),
     "sheet.b2": number(),
     "model.atol": number(0),
+    "model.check_autograd": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 

@@ -33,6 +33,12 @@ def has_bias(rows: Sequence[Row]) -> bool:
     return bool(rows) and (rows[0].get("b1", 0) != 0 or rows[0].get("b2", 0) != 0)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path next to `path`; renamed onto `path` only if the block succeeds."""
@@ -41,6 +47,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would have made
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
