@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,16 +33,19 @@ MAZUR_PUBLISHED = {"w1": 0.149780716, "w2": 0.19956143, "w3": 0.24975114, "w4": 
 MAZUR_E_AFTER_FIRST_ROUND = 0.291027924  # the figure his post gives after the first update
 
 
-def sh(*args: str) -> float:
-    """Run `python train.py ...` from the repo root as a user would; returns its wall seconds."""
+def sh(*args: str) -> tuple[float, float]:
+    """Run `python train.py ...` from the repo root as a user would; returns its (wall, CPU) seconds."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
         raise SystemExit(f"error: python train.py {' '.join(args)} failed (exit {proc.returncode})")
-    return seconds
+    return seconds, cpu
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -159,12 +163,12 @@ def main(argv: list[str] | None = None) -> None:
     runs.mkdir(parents=True)
     out.mkdir(parents=True, exist_ok=True)
 
-    seconds, summaries, row0, fig, curves, load = {}, {}, {}, {}, {}, {}
+    seconds, cpu, summaries, row0, fig, curves, load = {}, {}, {}, {}, {}, {}, {}
     for preset in PRESETS:
         sweep = runs / preset
         print(f"sweep {preset}: python train.py -m experiment=backprop_sheet sheet={preset} lr={LRS}", flush=True)
         load[preset] = f"{os.getloadavg()[0]:.1f}"
-        seconds[preset] = sh("-m", "experiment=backprop_sheet", f"sheet={preset}", f"lr={LRS}",
+        seconds[preset], cpu[preset] = sh("-m", "experiment=backprop_sheet", f"sheet={preset}", f"lr={LRS}",
                              f"hydra.sweep.dir={sweep}")
         summaries[preset] = read_rows(sweep / "lr_summary.csv")
         job = next(r["job_dir"] for r in summaries[preset] if float(r["lr"]) == 0.5)
@@ -190,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
         eva_fig=fig["eva"],
         era_s=seconds["era"],
         era_load=load["era"],
+        era_cpu=cpu["era"],
+        eva_cpu=cpu["eva"],
         eva_load=load["eva"],
         cores=os.cpu_count(),
         eva_s=seconds["eva"],
@@ -207,7 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     tmp = out / ".README.md.part"
     tmp.write_text(text)
     os.replace(tmp, out / "README.md")
-    print(f"wrote {out / 'README.md'} (sweeps: era {seconds['era']:.1f} s, eva {seconds['eva']:.1f} s wall)")
+    print(f"wrote {out / 'README.md'} (sweeps: era {seconds['era']:.1f} s wall / {cpu['era']:.1f} s CPU, "
+          f"eva {seconds['eva']:.1f} s wall / {cpu['eva']:.1f} s CPU)")
 
 
 TEMPLATE = """\
@@ -356,7 +363,8 @@ callback. Runs of this report are in `{runs}/` (not committed).
 
 Six-run sweep: **{era_s:.1f} s** wall, `python train.py -m ...` from start to exit (one
 process; Lightning is imported once), with the machine's 1-minute load average at {era_load}
-on its {cores} cores when it started (other jobs share this CPU).
+on its {cores} cores when it started (other jobs share this CPU). It used {era_cpu:.1f} s of
+CPU time (user + system); the other jobs' load adds wall time on top of that.
 
 ### `eva`: targets 0.01 / 0.99
 
@@ -364,7 +372,7 @@ on its {cores} cores when it started (other jobs share this CPU).
 
 {eva_table}
 
-Six-run sweep: **{eva_s:.1f} s** wall (load average {eva_load}).
+Six-run sweep: **{eva_s:.1f} s** wall (load average {eva_load}), {eva_cpu:.1f} s CPU.
 
 **Reading it** (each statement computed from the runs above):
 
