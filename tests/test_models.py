@@ -12,13 +12,15 @@ from tinynets.receptive_field import receptive_fields
 from tinynets.summary import summarize
 
 # the write-ups' totals (001's table prints 36 for a 1x1 conv that has 136)
-EXPECTED = {"gap_fc": 19_629, "gap_conv": 10_066, "transition": 19_944, "aggregator": 16_926, "deep_narrow": 12_088}
+EXPECTED = {"gap_fc": 19_629, "gap_conv": 10_066, "transition": 19_944, "aggregator": 16_926, "deep_narrow": 12_088,
+            "slim": 7_890}
 FLAGS = {  # BN, Dropout, GAP, FC
     "gap_fc": (True, True, True, True),
     "gap_conv": (True, True, True, False),
     "transition": (True, True, True, False),
     "aggregator": (True, True, True, False),
     "deep_narrow": (True, True, True, False),
+    "slim": (True, True, True, False),
 }
 
 
@@ -81,3 +83,24 @@ def test_summary_table_lists_layers_and_total():
     assert "BN: yes  Dropout: yes  GAP: yes  FC: yes" in text
     row = next(line for line in text.splitlines() if line.startswith("pool2"))
     assert row.split()[2:] == ["20x6x6", "0", "4", "18"]
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_tracked_sizes_match_the_real_feature_maps(name):
+    """The RF arithmetic's spatial sizes equal what a forward pass produces, layer by layer."""
+    net = getattr(zoo, name)().eval()
+    sizes = {}
+    for n, m in net.named_modules():
+        if not list(m.children()):
+            m.register_forward_hook(lambda mod, i, o, n=n: sizes.__setitem__(n, o.shape[-1] if o.dim() == 4 else None))
+    net(torch.zeros(1, 1, 28, 28))
+    for n, rf in receptive_fields(net):
+        if sizes[n] is not None:
+            assert rf.size == sizes[n], n
+
+
+def test_global_adaptive_pooling_counts_as_its_whole_window():
+    """slim: ... c6 (padded) at 7x7, jump 2, RF 20; GAP over 7x7 adds 6 * 2 = 12 -> RF 32."""
+    rf = dict(receptive_fields(zoo.slim()))
+    assert (rf["c6.conv"].size, rf["c6.conv"].jump, rf["c6.conv"].rf) == (7, 2, 20)
+    assert (rf["gap"].size, rf["gap"].jump, rf["gap"].rf) == (1, 14, 32)

@@ -31,7 +31,7 @@ def summarize(net: torch.nn.Module, input_shape=(1, 1, 28, 28)) -> str:
 
     head = f"{'layer':<14}{'type':<13}{'output shape':>16}{'params':>10}{'jump':>6}{'RF':>5}"
     lines = [head, "-" * len(head)]
-    state = RF()
+    state = RF(size=input_shape[-1])
     for name, m in layers:
         state = step(state, m)
         n = sum(p.numel() for p in m.parameters())

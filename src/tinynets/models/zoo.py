@@ -128,3 +128,24 @@ def deep_narrow(dropout: float = 0.069) -> Net:
         head=conv_block(16, 10, k=1, relu=False, bn=False),  # 10x1x1  160
         flat=nn.Flatten(),
     )
+
+
+# ---------------------------------------------------------------------------- ours
+def slim(dropout: float = 0.05) -> Net:
+    """Ours, under 8k: 7,890 params, no bias. Three 3x3 convs to RF 7, max-pool, a 1x1 squeeze
+    to 8 channels, three more 3x3 convs (the last padded, so GAP sees 7x7: RF 32), GAP ->
+    1x1 conv 16->10. Chosen over a 7,264-param variant on a 5,000-image holdout."""
+    b = dict(dropout=dropout)
+    return Net(
+        c1=conv_block(1, 8, **b),  # 8x26x26       72 + 16
+        c2=conv_block(8, 12, **b),  # 12x24x24    864 + 24
+        c3=conv_block(12, 15, **b),  # 15x22x22  1,620 + 30
+        pool1=nn.MaxPool2d(2),  # 15x11x11
+        t1=conv_block(15, 8, k=1, relu=False, bn=False),  # 8x11x11   120
+        c4=conv_block(8, 12, **b),  # 12x9x9      864 + 24
+        c5=conv_block(12, 16, **b),  # 16x7x7    1,728 + 32
+        c6=conv_block(16, 16, padding=1, **b),  # 16x7x7    2,304 + 32
+        gap=nn.AdaptiveAvgPool2d(1),  # 16x1x1
+        head=conv_block(16, 10, k=1, relu=False, bn=False),  # 10x1x1  160
+        flat=nn.Flatten(),
+    )
