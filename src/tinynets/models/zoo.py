@@ -149,3 +149,22 @@ def slim(dropout: float = 0.05) -> Net:
         head=conv_block(16, 10, k=1, relu=False, bn=False),  # 10x1x1  160
         flat=nn.Flatten(),
     )
+
+
+def micro(dropout: float = 0.05) -> Net:
+    """Ours, under 6k: 5,552 params, no bias. slim's layout with fewer channels (8-10-12,
+    squeeze to 8, 10-12-14): RF 7 at the max-pool, 32 at the GAP."""
+    b = dict(dropout=dropout)
+    return Net(
+        c1=conv_block(1, 8, **b),  # 8x26x26       72 + 16
+        c2=conv_block(8, 10, **b),  # 10x24x24    720 + 20
+        c3=conv_block(10, 12, **b),  # 12x22x22  1,080 + 24
+        pool1=nn.MaxPool2d(2),  # 12x11x11
+        t1=conv_block(12, 8, k=1, relu=False, bn=False),  # 8x11x11    96
+        c4=conv_block(8, 10, **b),  # 10x9x9      720 + 20
+        c5=conv_block(10, 12, **b),  # 12x7x7    1,080 + 24
+        c6=conv_block(12, 14, padding=1, **b),  # 14x7x7    1,512 + 28
+        gap=nn.AdaptiveAvgPool2d(1),  # 14x1x1
+        head=conv_block(14, 10, k=1, relu=False, bn=False),  # 10x1x1  140
+        flat=nn.Flatten(),
+    )
