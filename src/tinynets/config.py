@@ -78,6 +78,14 @@ def check(cfg: DictConfig, rules: dict[str, tuple[Callable[[Any], bool], str]] =
             raise ConfigError(key, value, f"must be {allowed}")
 
 
+class OverBudget(ConfigError):
+    """A model over `max_params` (a search prunes such a trial instead of failing it)."""
+
+    def __init__(self, model_name: str, params: int, max_params: int) -> None:
+        self.params, self.max_params = params, max_params
+        super().__init__("model", model_name, f"it has {params:,} params, over max_params={max_params}")
+
+
 def check_params(model_name: str, params: int, max_params: int) -> None:
     if params > max_params:
-        raise ConfigError("model", model_name, f"it has {params:,} params, over max_params={max_params}")
+        raise OverBudget(model_name, params, max_params)
