@@ -217,7 +217,7 @@ def _run(cfg: DictConfig) -> float | None:
         fit_s=round(fit_s, 2), wall_s=round(time.perf_counter() - t0, 2),
         device=device_name(str(cfg.trainer.get("accelerator", "cpu"))),
         overrides=list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
-        world_size=trainer.world_size,
+        world_size=trainer.world_size, host=platform.node(), pid=os.getpid(),
         status="pruned" if pruned else "ok",
         **({"error": pruned} if pruned else {}),
     )
