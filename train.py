@@ -16,4 +16,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    from tinynets.cli import run_with_one_line_errors  # Hydra's own errors as one line, status 2
+
+    run_with_one_line_errors(main)

@@ -178,6 +178,8 @@ def _fmt(v: Any, key: str = "") -> str:
 
 
 def _status_text(r: dict[str, Any]) -> str:
+    if r["reason"].startswith(r["status"]):  # "diverged at epoch 3 step 41 (loss=nan)"
+        return r["reason"]
     return r["status"] + (f": {r['reason']}" if r["reason"] else "")
 
 
@@ -293,6 +295,11 @@ class Leaderboard(Callback):
         self.objective, self.direction, self.curve = objective, direction, curve
         self.columns = tuple(columns) if columns is not None else DEFAULT_COLUMNS
         self.best_config, self.exit_on_failure = best_config, exit_on_failure
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from tinynets.cli import check_sweep_overrides
+
+        check_sweep_overrides(config)  # an unknown option anywhere in the sweep: one line, before any job
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))

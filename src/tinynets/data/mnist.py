@@ -15,7 +15,7 @@ import lightning as L
 import torch
 
 from tinynets.data.augment import random_affine
-from tinynets.data.prepare import DataError, prepare_mnist, raw_dir
+from tinynets.data.prepare import DataError, check_idx_files, prepare_mnist, raw_dir
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ class MNISTData(L.LightningDataModule):
                    if not (raw_dir(self.root) / f).exists()]
         if missing:
             raise DataError(f"data.verify=false but {raw_dir(self.root)} lacks {', '.join(missing)}")
+        check_idx_files(self.root)  # headers and sizes: a corrupt file is one clear line, not a traceback
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
