@@ -234,6 +234,9 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
     if plan.ckpt is not None:
         reliability.check_weights_fit(plan.ckpt, module, model_name, params, output_dir(cfg))
         log.info("Resuming from %s", plan.ckpt)
+        import warnings
+
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     flags = net.flags
     hparams = hparams_of(cfg, model_name, params)
     for lg in loggers:
