@@ -84,6 +84,7 @@ def run_with_one_line_errors(main: Callable[[], Any], argv: list[str] | None = N
     argv = sys.argv[1:] if argv is None else argv
     if os.environ.get("HYDRA_FULL_ERROR") == "1" and os.environ.get(OUR_MARK) != "1":
         return main()  # the user asked for Hydra's full tracebacks
+    before = {k: os.environ.get(k) for k in ("HYDRA_FULL_ERROR", OUR_MARK)}
     os.environ["HYDRA_FULL_ERROR"] = os.environ[OUR_MARK] = "1"  # DDP's rank processes inherit both
     try:
         return main()
@@ -93,6 +94,12 @@ def run_with_one_line_errors(main: Callable[[], Any], argv: list[str] | None = N
             raise
         print(f"error: {line}", file=sys.stderr, flush=True)
         raise SystemExit(2) from None
+    finally:
+        for k, v in before.items():  # as it was (matters when called in-process, e.g. by the tests)
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def check_sweep_overrides(config) -> None:
