@@ -5,6 +5,8 @@ Configuration lives in conf/ (Hydra); the work is done by tinynets.train.run."""
 import hydra
 from omegaconf import DictConfig
 
+import tinynets  # noqa: F401  registers the resolvers conf/ uses (light: omegaconf only)
+
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
@@ -14,4 +16,6 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    from tinynets.cli import run_with_one_line_errors  # Hydra's own errors as one line, status 2
+
+    run_with_one_line_errors(main)

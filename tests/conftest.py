@@ -15,6 +15,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+import tinynets  # noqa: F401  registers the resolvers conf/ uses (as train.py does)
+
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 

@@ -4,6 +4,7 @@ allowed, before anything is trained or written."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -87,11 +88,44 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "sheet.b2": number(),
     "model.atol": number(0),
     "model.check_autograd": (lambda v: isinstance(v, bool), "true or false"),
+    "resume": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 
+class BuildError(ConfigError):
+    """A config group whose object cannot be built: the library's own message, on one line."""
+
+    def __init__(self, key: str, value: Any, error: BaseException) -> None:
+        inner = error.__cause__ or error  # hydra.utils.instantiate wraps the library's exception
+        text = " ".join(str(inner).split()) or type(inner).__name__
+        if re.match(r"^[\w./@-]+=.* is not allowed: ", text):  # already our format (e.g. model.net.c2=0)
+            self.key, self.value, self.allowed = key, value, text
+            ValueError.__init__(self, text)
+        else:
+            super().__init__(key, value, f"it cannot be built ({type(inner).__name__}: {text[:300]})")
+
+
+def _raw(cfg: DictConfig, key: str) -> Any:
+    """A value as written, interpolation unresolved (None when there is no such key)."""
+    parent_key, _, last = key.rpartition(".")
+    try:
+        parent = OmegaConf.select(cfg, parent_key) if parent_key else cfg
+        node = parent._get_node(last)
+        return node._value() if node is not None else None
+    except Exception:  # noqa: BLE001 - only for the message
+        return None
+
+
 def check(cfg: DictConfig, rules: dict[str, tuple[Callable[[Any], bool], str]] = RULES) -> None:
-    """Raise ConfigError for the first value that breaks its rule."""
+    """Raise ConfigError for the first value that breaks its rule, or that cannot be resolved."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "config"
+        msg = " ".join(str(e).splitlines()[0].split())
+        raise ConfigError(key, _raw(cfg, key), f"it cannot be resolved ({msg})") from None
     for key, (ok, allowed) in rules.items():
         value = OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False)
         if value is _MISSING:
@@ -118,6 +152,14 @@ def check_task(cfg: DictConfig) -> None:
         raise ConfigError("model", "tiny_sigmoid", "it is the backprop sheet's model: run experiment=backprop_sheet")
 
 
+class OverBudget(ConfigError):
+    """A model over `max_params` (a search prunes such a trial instead of failing it)."""
+
+    def __init__(self, model_name: str, params: int, max_params: int) -> None:
+        self.params, self.max_params = params, max_params
+        super().__init__("model", model_name, f"it has {params:,} params, over max_params={max_params}")
+
+
 def check_params(model_name: str, params: int, max_params: int) -> None:
     if params > max_params:
-        raise ConfigError("model", model_name, f"it has {params:,} params, over max_params={max_params}")
+        raise OverBudget(model_name, params, max_params)

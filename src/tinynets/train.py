@@ -5,6 +5,7 @@ Everything heavy is imported here, not in the top-level train.py, so `--help` st
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import sys
 import time
@@ -12,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from tinynets.config import ConfigError, check, check_params
+from tinynets import reliability, search
+from tinynets.config import BuildError, ConfigError, OverBudget, check, check_params
 from tinynets.data.prepare import DataError
+from tinynets.reliability import Diverged, ResumeRefused
 
 log = logging.getLogger("tinynets")
 
@@ -53,6 +57,8 @@ def quiet_lightning() -> None:
         lambda record: not str(record.msg).startswith("💡 Tip")
     )
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # DDP: val/test metrics are torchmetrics, already synced across ranks; train/loss is synced
+    warnings.filterwarnings("ignore", message=r".*sync_dist=True.* when logging on epoch level")
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -60,25 +66,142 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def global_rank() -> int:
+    """This process's rank in a distributed run, from the launcher's environment (0 otherwise)."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
+def one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text[:500] + ("..." if len(text) > 500 else "")
+
+
 def run(cfg: DictConfig) -> float | None:
-    """Train and test one configuration; returns the best eval accuracy (the sweep objective)."""
+    """Train and test one configuration; returns the best eval accuracy (the sweep objective).
+
+    A single run stops at a bad input with one line and exit status 2, at a divergence with one
+    line and status 1. In a multirun a job's failure does not stop the sweep: the job records it
+    in its metrics.json (`status: failed|diverged` and `error`, or `pruned` for a search trial
+    over max_params) and returns None; the leaderboard shows it and the sweep exits non-zero at
+    the end (tinynets.sweep). A run dir that already holds this run is resumed or, when complete,
+    not run again (tinynets.reliability)."""
+    t0 = time.perf_counter()
+    multirun = in_multirun()
     try:
         check(cfg)  # cheap: before torch is even imported
         if cfg.get("task") == "backprop_sheet":
             from tinynets.backprop.runner import run_sheet
 
             return run_sheet(cfg)
-        return _run(cfg)
+        if search.trial_number(cfg) is not None:
+            search.check_holdout(cfg)
+        check_launch(cfg, multirun)
+        plan = reliability.plan(output_dir(cfg), task_overrides(), bool(cfg.get("resume", True)))
+        if plan.done is not None:
+            log.info("%s holds this run, complete (status %s, best val acc %s): not run again "
+                     "(resume=false runs it again)", output_dir(cfg), plan.done.get("status"),
+                     plan.done.get("best_val_acc"))
+            return reliability.objective_of(plan.done)
+        return _run(cfg, plan)
+    except Diverged as e:  # _run wrote metrics.json (status: diverged)
+        if not multirun:
+            fail(str(e), code=1)
+    except ResumeRefused as e:  # the dir holds another run: leave it as it is
+        if not multirun:
+            fail(str(e))
+        log.error("error: %s", e)
+    except OverBudget as e:
+        if not multirun:
+            fail(str(e))
+        in_search = search.trial_number(cfg) is not None
+        record_failure(cfg, "pruned" if in_search else "failed",
+                       f"over max_params ({e.params:,} params > {e.max_params:,})" if in_search else str(e),
+                       t0, params=e.params)
     except (ConfigError, DataError) as e:
-        fail(str(e))
+        if not multirun:
+            fail(str(e))
+        record_failure(cfg, "failed", str(e), t0)
+    except Exception as e:
+        if not multirun:
+            raise
+        log.error("job failed: %s", one_line(e), exc_info=True)  # the traceback goes to the job's log
+        record_failure(cfg, "failed", f"{type(e).__name__}: {one_line(e)}", t0)
     return None
 
 
-def _run(cfg: DictConfig) -> float | None:
+EXTERNAL_LAUNCHERS = ("SLURM_NTASKS", "TORCHELASTIC_RUN_ID", "OMPI_COMM_WORLD_SIZE", "LSB_JOBID")
+
+
+def check_launch(cfg: DictConfig, multirun: bool) -> None:
+    """Lightning starts DDP's other ranks by running the same command again: in a local
+    multirun that command is the whole sweep. A cluster launcher (SLURM, torchrun) starts the
+    ranks itself, and a single run is fine."""
+    strategy = str(OmegaConf.select(cfg, "trainer.strategy", default="auto"))
+    devices = OmegaConf.select(cfg, "trainer.devices", default=1)
+    if multirun and "ddp" in strategy and str(devices) != "1" \
+            and not any(v in os.environ for v in EXTERNAL_LAUNCHERS):
+        raise ConfigError("trainer.strategy", strategy, "DDP with several devices in a local multirun (Lightning "
+                          "would start the whole sweep again per rank): run it as single runs, or sweep on "
+                          "SLURM (hydra/launcher=slurm, one task per device)")
+
+
+def build(node: DictConfig, key: str, value: Any, *, call: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate (then call the partial it made with `call`), with a bad config
+    group's error as one line (BuildError)."""
+    try:
+        obj = instantiate(node, **kwargs)
+        return obj(**call) if call is not None else obj
+    except (ConfigError, DataError):
+        raise
+    except Exception as e:  # noqa: BLE001 - the library's message names what is wrong
+        raise BuildError(key, value, e) from None
+
+
+def task_overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def record_failure(cfg: DictConfig, status: str, reason: str, t0: float, **extra: Any) -> None:
+    """A job's metrics.json when it could not finish: what it was, its status and why."""
+    from tinynets.report import write_json
+
+    log.error("%s: %s", status, reason)
+    if global_rank() != 0:
+        return
+    record = {
+        "status": status,
+        "error": reason,
+        "model": choice(cfg, "model"),
+        **extra,
+        "lr": OmegaConf.select(cfg, "lr", default=None, throw_on_resolution_failure=False),
+        "seed": OmegaConf.select(cfg, "seed", default=None, throw_on_resolution_failure=False),
+        "overrides": task_overrides(),
+        "wall_s": round(time.perf_counter() - t0, 2),
+    }
+    out = output_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "metrics.json", record)
+
+
+def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
+    import torch
+
+    plan = plan or reliability.Plan()
     model_name = choice(cfg, "model") or "model"
-    net = instantiate(cfg.model.net)  # torch only: the params check comes before Lightning
+    torch.manual_seed(cfg.seed)  # the initial weights too come from the seed
+    net = build(cfg.model.net, "model", model_name)  # torch only: the params check comes before Lightning
     params = sum(p.numel() for p in net.parameters())
     check_params(model_name, params, cfg.max_params)
+    # the optimizer is built inside fit(): try its arguments now, for a one-line error
+    build(cfg.optimizer, "optimizer", choice(cfg, "optimizer"), call={"params": [torch.nn.Parameter(torch.zeros(1))]})
+    trial = search.open_trial(cfg)  # a search trial reports its val accuracy to Optuna's pruner
 
     import lightning as L
 
@@ -88,19 +211,36 @@ def _run(cfg: DictConfig) -> float | None:
     from tinynets.report import run_metrics, verdict_block, write_json
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = instantiate(cfg.data)
+    datamodule = build(cfg.data, "data", choice(cfg, "data"))
     datamodule.prepare_data()  # before anything is written: a data error leaves no half run
 
-    loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
-    history = History()
-    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c] + [history]
+    loggers = [build(c, f"logger.{k}", OmegaConf.select(c, "_target_"))
+               for k, c in cfg.get("logger", {}).items() if c]
+    history = History(verbose=global_rank() == 0)  # one epoch line per epoch, not one per DDP rank
+    callbacks = [build(c, f"callbacks.{k}", OmegaConf.select(c, "_target_"))
+                 for k, c in cfg.get("callbacks", {}).items() if c] + [history]
+    from tinynets.run_callbacks import DivergenceGuard, EpochSeed, OptunaPruning, RunIdentity
+
+    callbacks += [EpochSeed(cfg.seed), DivergenceGuard(),
+                  RunIdentity(model_name, params, task_overrides(), output_dir(cfg))]
+    pruning = None
+    if trial is not None:
+        pruning = OptunaPruning(trial)
+        callbacks.append(pruning)
     trainer_kwargs: dict[str, Any] = {}
     if cfg.trainer.get("enable_progress_bar") is None:
         trainer_kwargs["enable_progress_bar"] = sys.stderr.isatty()
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs)
+    trainer = build(cfg.trainer, "trainer", choice(cfg, "trainer"), callbacks=callbacks, logger=loggers or False,
+                    **trainer_kwargs)
 
-    module = instantiate(cfg.model, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
-                         channels_last=cfg.channels_last)
+    module = build(cfg.model, "model", model_name, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
+                   channels_last=cfg.channels_last)
+    if plan.ckpt is not None:
+        reliability.check_weights_fit(plan.ckpt, module, model_name, params, output_dir(cfg))
+        log.info("Resuming from %s", plan.ckpt)
+        import warnings
+
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     flags = net.flags
     hparams = hparams_of(cfg, model_name, params)
     for lg in loggers:
@@ -108,32 +248,52 @@ def _run(cfg: DictConfig) -> float | None:
             lg.log_hyperparams(hparams, {"hp/best_val_acc": 0.0, "hp/test_acc": 0.0, "hp/params": float(params)})
 
     t0 = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+
+    def metrics_now(**extra: Any) -> dict[str, Any]:
+        return run_metrics(
+            model=model_name, params=params, flags=flags, history=history.records,
+            eval_set=datamodule.eval_set, lr=cfg.lr, seed=cfg.seed, target_acc=cfg.target_acc,
+            target_epochs=cfg.target_epochs, max_params=cfg.max_params,
+            device=device_name(str(cfg.trainer.get("accelerator", "cpu"))), overrides=task_overrides(),
+            world_size=trainer.world_size, host=platform.node(), pid=os.getpid(), **extra)
+
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(plan.ckpt) if plan.ckpt else None)
+    except Diverged as e:
+        log.error("error: %s", e)
+        if trainer.is_global_zero:
+            write_json(output_dir(cfg) / "metrics.json", metrics_now(
+                test_acc=None, status="diverged", error=str(e), fit_s=round(time.perf_counter() - t0, 2),
+                wall_s=round(time.perf_counter() - t0, 2)))
+        raise
     fit_s = time.perf_counter() - t0
     # on a holdout, test the checkpoint the holdout chose; on the test set, the final weights
     use_best = datamodule.eval_set == "holdout" and trainer.checkpoint_callback is not None \
         and trainer.checkpoint_callback.best_model_path
-    test = trainer.test(module, datamodule=datamodule, ckpt_path="best" if use_best else None, verbose=False)
-    test_acc = float(test[0]["test/acc"]) if test else None
+    pruned = pruning.reason if pruning is not None else None
+    test_acc = None
+    if not pruned:  # a pruned trial is not worth a test pass
+        test = trainer.test(module, datamodule=datamodule, ckpt_path="best" if use_best else None, verbose=False)
+        test_acc = float(test[0]["test/acc"]) if test else None
 
-    metrics = run_metrics(
-        model=model_name, params=params, flags=flags, history=history.records, test_acc=test_acc,
-        eval_set=datamodule.eval_set, lr=cfg.lr, seed=cfg.seed, target_acc=cfg.target_acc,
-        target_epochs=cfg.target_epochs, max_params=cfg.max_params,
-        test_weights="best-on-holdout" if use_best else "final",
+    metrics = metrics_now(
+        test_acc=test_acc, test_weights="best-on-holdout" if use_best else "final",
         fit_s=round(fit_s, 2), wall_s=round(time.perf_counter() - t0, 2),
-        device=device_name(str(cfg.trainer.get("accelerator", "cpu"))),
-        overrides=list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
-        status="ok",
+        resumed_from=str(plan.ckpt) if plan.ckpt else None,
+        status="pruned" if pruned else "ok",
+        **({"error": pruned} if pruned else {}),
     )
     for lg in loggers:
         lg.log_metrics({"hp/best_val_acc": metrics["best_val_acc"] or 0.0, "hp/test_acc": test_acc or 0.0,
                         "hp/params": float(params)}, step=trainer.global_step)
         lg.finalize("success")
-    write_json(output_dir(cfg) / "metrics.json", metrics)
-    log.info("\n" + verdict_block(metrics, WRITEUPS.get(model_name), cfg.max_params, cfg.target_epochs))
-    log.info("Run dir: %s", output_dir(cfg))
-    return metrics["best_val_acc"]
+    if trainer.is_global_zero:
+        write_json(output_dir(cfg) / "metrics.json", metrics)
+        if pruned:
+            log.info("Trial pruned %s", pruned)
+        log.info("\n" + verdict_block(metrics, WRITEUPS.get(model_name), cfg.max_params, cfg.target_epochs))
+        log.info("Run dir: %s", output_dir(cfg))
+    return None if pruned else metrics["best_val_acc"]
 
 
 def hparams_of(cfg: DictConfig, model_name: str, params: int) -> dict[str, Any]:

@@ -102,6 +102,7 @@ def run_sheet(cfg: DictConfig) -> float:
         "b2": rows[0]["b2"],
         "w_initial": [rows[0][f"w{k}"] for k in range(1, 9)],
         "w_final": [rows[-1][f"w{k}"] for k in range(1, 9)],
+        "E_total": [r["E_total"] for r in rows],  # per iteration 0..N: the sweep leaderboard's curve
         "autograd_checked": bool(cfg.model.get("check_autograd", True)),
         "fit_s": round(fit_s, 3),
         "wall_s": round(time.perf_counter() - t_start, 3),  # build, fit and write (imports excluded)

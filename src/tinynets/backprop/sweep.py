@@ -30,13 +30,14 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
     from tinynets.backprop.sheet import read_csv
 
     jobs = []
-    for metrics_path in sorted(sweep_dir.glob("*/metrics.json")):
+    for metrics_path in sorted(sweep_dir.rglob("metrics.json")):  # job dirs: <overrides>/seed=N
         metrics = json.loads(metrics_path.read_text())
         if metrics.get("task") != "backprop_sheet" or not (metrics_path.parent / "sheet.csv").exists():
             continue
         rows = read_csv(metrics_path.parent / "sheet.csv")
-        jobs.append({"dir": metrics_path.parent, "metrics": metrics, "E_total": [r["E_total"] for r in rows]})
-    jobs.sort(key=lambda j: (j["metrics"]["lr"], j["dir"].name))
+        jobs.append({"dir": metrics_path.parent, "rel": str(metrics_path.parent.relative_to(sweep_dir)),
+                     "metrics": metrics, "E_total": [r["E_total"] for r in rows]})
+    jobs.sort(key=lambda j: (j["metrics"]["lr"], j["rel"]))
     return jobs
 
 
@@ -54,7 +55,7 @@ def summary_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "E_total_100": e[100] if len(e) > 100 else None,
             "E_total_final": e[-1],
             "iterations_to_half": half,
-            "job_dir": job["dir"].name,
+            "job_dir": job["rel"],
         })
     return out
 

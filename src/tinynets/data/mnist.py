@@ -15,7 +15,7 @@ import lightning as L
 import torch
 
 from tinynets.data.augment import random_affine
-from tinynets.data.prepare import DataError, prepare_mnist, raw_dir
+from tinynets.data.prepare import DataError, check_idx_files, prepare_mnist, raw_dir
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,12 @@ SPLIT_SEED = 12345  # the holdout split is fixed, whatever the training seed
 
 
 class TensorBatches:
-    """Batches of (images, labels) drawn from two tensors; reshuffled each epoch by (seed, epoch)."""
+    """Batches of (images, labels) drawn from two tensors; reshuffled each epoch by (seed, epoch).
+
+    Under DDP (`world_size` > 1) each rank takes its own shard of the epoch's order: a shuffled
+    (training) split is cut into equal shards, so every rank runs the same number of steps
+    (the last `n % world_size` images of the epoch's order are left out); an unshuffled
+    (evaluation) split is dealt round-robin, every image once (the metrics sync across ranks)."""
 
     def __init__(
         self,
@@ -34,18 +39,30 @@ class TensorBatches:
         shuffle: bool = False,
         seed: int = 0,
         epoch: Callable[[], int] = lambda: 0,
+        rank: int = 0,
+        world_size: int = 1,
     ) -> None:
         self.x, self.y, self.batch_size = x, y, batch_size
         self.shuffle, self.seed, self.epoch = shuffle, seed, epoch
+        self.rank, self.world_size = rank, world_size
+
+    def _shard_size(self) -> int:
+        n, w = len(self.y), self.world_size
+        if w == 1:
+            return n
+        return n // w if self.shuffle else len(range(self.rank, n, w))
 
     def __len__(self) -> int:
-        return math.ceil(len(self.y) / self.batch_size)
+        return math.ceil(self._shard_size() / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.y)
+        n = self._shard_size()
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch())
-            order = torch.randperm(n, generator=g).to(self.x.device)
+            order = torch.randperm(len(self.y), generator=g)
+            order = order[self.rank * n : (self.rank + 1) * n].to(self.x.device)
+        elif self.world_size > 1:
+            order = torch.arange(self.rank, len(self.y), self.world_size, device=self.x.device)
         else:
             order = None
         for i in range(0, n, self.batch_size):
@@ -94,6 +111,7 @@ class MNISTData(L.LightningDataModule):
                    if not (raw_dir(self.root) / f).exists()]
         if missing:
             raise DataError(f"data.verify=false but {raw_dir(self.root)} lacks {', '.join(missing)}")
+        check_idx_files(self.root)  # headers and sizes: a corrupt file is one clear line, not a traceback
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
@@ -120,14 +138,18 @@ class MNISTData(L.LightningDataModule):
     def _epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
 
+    def _shard(self) -> dict[str, int]:
+        t = self.trainer
+        return {"rank": t.global_rank, "world_size": t.world_size} if t is not None else {}
+
     def train_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self.splits["train"], self.batch_size, True, self.seed, self._epoch)
+        return TensorBatches(*self.splits["train"], self.batch_size, True, self.seed, self._epoch, **self._shard())
 
     def val_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self.splits["val"], self.eval_batch_size)
+        return TensorBatches(*self.splits["val"], self.eval_batch_size, **self._shard())
 
     def test_dataloader(self) -> TensorBatches:
-        return TensorBatches(*self.splits["test"], self.eval_batch_size)
+        return TensorBatches(*self.splits["test"], self.eval_batch_size, **self._shard())
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch

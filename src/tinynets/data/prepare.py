@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import os
 import pickle
 import shutil
@@ -120,6 +121,38 @@ def verify(raw: Path, expected: dict[str, tuple[str, int]] = OFFICIAL) -> list[s
     if changed:
         atomic_write(cache_path, json.dumps(cache, indent=1).encode())
     return bad
+
+
+def check_idx_files(root: str | os.PathLike) -> None:
+    """For `data.verify=false` (files used unchecked): each file must be a uint8 IDX file whose
+    size matches its header, images 28x28, as many labels as images; else one clear DataError
+    (before anything is trained or written)."""
+    raw = raw_dir(root)
+    counts: dict[str, int] = {}
+    for name in OFFICIAL:
+        path, ndim = raw / name, 3 if "images" in name else 1
+        with open(path, "rb") as f:
+            head = f.read(4 + 4 * ndim)
+        problem = None
+        if len(head) < 4 + 4 * ndim or head[:3] != b"\0\0\x08" or head[3] != ndim:
+            problem = f"its header ({head[:4].hex() or 'empty'}) is not a uint8 IDX header with {ndim} dimension(s)"
+        else:
+            dims = struct.unpack(f">{ndim}I", head[4:])
+            expected = 4 + 4 * ndim + math.prod(dims)
+            size = path.stat().st_size
+            if size != expected:
+                problem = f"it has {size:,} bytes, its header says {expected:,} (truncated or corrupt)"
+            elif ndim == 3 and dims[1:] != (28, 28):
+                problem = f"its images are {dims[1]}x{dims[2]}, not 28x28"
+            counts[name] = dims[0]
+        if problem:
+            raise DataError(f"paths.data_dir={str(root)!r} is not allowed: {path} is not a valid MNIST IDX file: "
+                            f"{problem} (with data.verify=true a corrupt file is fetched again)")
+    for split in ("train", "t10k"):
+        n_img, n_lab = counts[f"{split}-images-idx3-ubyte"], counts[f"{split}-labels-idx1-ubyte"]
+        if n_img != n_lab:
+            raise DataError(f"paths.data_dir={str(root)!r} is not allowed: {raw}/{split}-*: {n_img:,} images "
+                            f"but {n_lab:,} labels")
 
 
 # ----------------------------------------------------------------------------- sources

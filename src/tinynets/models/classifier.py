@@ -57,7 +57,7 @@ class Classifier(L.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
         loss = F.cross_entropy(self(x), y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
         return loss
 
     def on_train_epoch_start(self) -> None:

@@ -1,0 +1,64 @@
+"""`model=searchable`: the parametric CNN the architecture search explores.
+
+Three blocks of 3x3 convs (padding 1: 28 -> 28, then 14, then 7) built with the same
+`conv_block` as the zoo; between blocks a 2x2 max-pool and, optionally, a 1x1 transition
+conv that changes the channel count (without it, the first conv of the next block does);
+then global average pooling and a head: a 1x1 conv to 10 channels (`gap_conv`) or a Linear
+layer (`gap_fc`). Its parameter count is exact before any training: build it and count
+(`searchable_params`), which costs milliseconds.
+
+    python -m tinynets.summary model=searchable model.net.c1=8 model.net.n1=1 model.net.head=gap_fc
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from tinynets.models.blocks import Net, conv_block
+
+HEADS = ("gap_conv", "gap_fc")
+
+
+def searchable(
+    c1: int = 8,
+    c2: int = 16,
+    c3: int = 16,
+    n1: int = 2,
+    n2: int = 2,
+    n3: int = 2,
+    transition: bool = True,
+    head: str = "gap_conv",
+    dropout: float = 0.05,
+) -> Net:
+    """Blocks of `n_i` 3x3 convs with `c_i` channels (i = 1, 2, 3); see the module docstring."""
+    channels, convs = (c1, c2, c3), (n1, n2, n3)
+    for name, v in zip(("c1", "c2", "c3", "n1", "n2", "n3"), (*channels, *convs)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"model.net.{name}={v!r} is not allowed: must be an integer >= 1")
+    if head not in HEADS:
+        raise ValueError(f"model.net.head={head!r} is not allowed: must be one of {', '.join(HEADS)}")
+    b = dict(padding=1, dropout=dropout)
+    layers: dict[str, nn.Module] = {}
+    c_in = 1
+    for i, (c, n) in enumerate(zip(channels, convs), start=1):
+        if i > 1:
+            layers[f"pool{i - 1}"] = nn.MaxPool2d(2)  # 28 -> 14 -> 7
+            if transition:
+                layers[f"t{i - 1}"] = conv_block(c_in, c, k=1, relu=False, bn=False)
+                c_in = c
+        for j in range(1, n + 1):
+            layers[f"b{i}c{j}"] = conv_block(c_in, c, **b)
+            c_in = c
+    layers["gap"] = nn.AvgPool2d(7)  # 7x7 -> 1x1: global average pooling
+    if head == "gap_conv":
+        layers["head"] = conv_block(c_in, 10, k=1, relu=False, bn=False)
+        layers["flat"] = nn.Flatten()
+    else:
+        layers["flat"] = nn.Flatten()
+        layers["fc"] = nn.Linear(c_in, 10)
+    return Net(**layers)
+
+
+def searchable_params(**knobs) -> int:
+    """The exact parameter count of `searchable(**knobs)`, with no training (and no data)."""
+    return searchable(**knobs).num_params

@@ -1,0 +1,340 @@
+"""Sweep leaderboards: a Hydra callback that ranks every job of a multirun when it ends.
+
+Registered for every multirun in conf/hydra/default.yaml (`hydra.callbacks.leaderboard`). It
+reads what each job left in its dir (`metrics.json`; a job that left none is reported as
+killed or still running) and writes at the sweep root:
+
+- `leaderboard.csv` and `leaderboard.md`: one row per job, sorted by the objective (ok jobs
+  first, then pruned, diverged and failed ones, each with its reason);
+- `leaderboard_seeds.csv` (and a section of the .md): jobs that differ only in `seed`, as mean
+  and standard deviation, when some configuration ran with more than one seed;
+- `curves.png`: the per-epoch curve (`curve`, e.g. `val_acc`) of every job on one figure;
+- `best_<node>.yaml` when `best_config` names a config node (the search writes
+  `best_model.yaml`, a drop-in file for conf/model/).
+
+It is generic over metrics.json: any key may be missing (the backprop sheet's records have
+other keys: set `objective`, `direction`, `curve` and `columns` for them). If any job failed
+or diverged, the sweep exits with status 1 after writing the leaderboard, naming the jobs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger("tinynets.sweep")
+
+DEFAULT_COLUMNS = ("params", "best_val_acc", "best_epoch", "target_epoch", "test_acc", "verdict", "wall_s")
+# a re-run of the same sweep does not redo a job in one of these states (see tinynets.resume)
+COMPLETE = ("ok", "pruned", "diverged")
+FAILED = ("failed", "diverged", "killed")
+_STATUS_ORDER = {"ok": 0, "pruned": 1, "diverged": 2, "failed": 3, "killed": 4}
+GROUP_EXCLUDE = ("seed", "optuna_trial")  # jobs differing only in these form one group
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomically (temp file + rename): a reader sees the old file or the whole new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_metrics(job_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((job_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def find_jobs(sweep_dir: Path) -> list[Path]:
+    """Every job dir under the sweep root: those with Hydra's `.hydra/overrides.yaml` or a metrics.json."""
+    jobs = {p.parent.parent for p in sweep_dir.rglob("overrides.yaml") if p.parent.name == ".hydra"}
+    jobs |= {p.parent for p in sweep_dir.rglob("metrics.json")}
+    return sorted(j for j in jobs if j != sweep_dir and ".submitit" not in j.parts)
+
+
+def job_overrides(job_dir: Path, metrics: dict[str, Any] | None) -> list[str]:
+    if metrics and isinstance(metrics.get("overrides"), list):
+        return [str(o) for o in metrics["overrides"]]
+    try:
+        loaded = OmegaConf.load(job_dir / ".hydra" / "overrides.yaml")
+        return [str(o) for o in loaded]
+    except (OSError, ValueError, TypeError):
+        return []
+
+
+def group_key(overrides: Sequence[str]) -> str:
+    return " ".join(o for o in overrides if o.partition("=")[0].lstrip("+~") not in GROUP_EXCLUDE)
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def verdict_text(v: Any) -> str:
+    if not isinstance(v, dict):
+        return "" if v is None else str(v)
+    checks = [k for k in ("params_ok", "acc_ok", "epochs_ok") if k in v]
+    failing = [k.removesuffix("_ok") for k in checks if not v[k]]
+    return "pass" if not failing else "fail: " + ", ".join(failing)
+
+
+def collect(sweep_dir: Path, objective: str = "best_val_acc", curve: str = "val_acc") -> list[dict[str, Any]]:
+    """One record per job: its dir, overrides, status and reason, metrics.json, objective, curve."""
+    rows = []
+    for job in find_jobs(sweep_dir):
+        m = read_metrics(job)
+        status = str(m.get("status", "ok")) if m is not None else "killed"
+        reason = (m or {}).get("error") or (m or {}).get("reason") or ""
+        if m is None:
+            reason = "no metrics.json: killed, or still running"
+        values = (m or {}).get(curve)
+        if not isinstance(values, list) and m and isinstance(m.get("history"), list):
+            values = [r.get(curve) for r in m["history"] if isinstance(r, dict)]
+        overrides = job_overrides(job, m)
+        rows.append({
+            "job": job.relative_to(sweep_dir).as_posix(),
+            "dir": job,
+            "overrides": overrides,
+            "group": group_key(overrides),
+            "status": status,
+            "reason": str(reason),
+            "metrics": m or {},
+            "objective": _number((m or {}).get(objective)),
+            "curve": [_number(v) for v in values] if isinstance(values, list) else [],
+        })
+    return rows
+
+
+def rank(rows: list[dict[str, Any]], direction: str = "maximize") -> list[dict[str, Any]]:
+    sign = -1.0 if direction == "maximize" else 1.0
+
+    def key(r):
+        obj = r["objective"]
+        return (_STATUS_ORDER.get(r["status"], 5), obj is None, sign * obj if obj is not None else 0.0, r["job"])
+
+    ranked = sorted(rows, key=key)
+    for i, r in enumerate(ranked, start=1):
+        r["rank"] = i
+    return ranked
+
+
+def seed_groups(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Configurations run with more than one seed: n, and mean/std of the objective and `columns` over ok jobs."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(r["group"], []).append(r)
+    out = []
+    for key, members in groups.items():
+        if len(members) < 2:
+            continue
+        ok = [r for r in members if r["status"] == "ok"]
+        rec: dict[str, Any] = {"group": key or "(no overrides)", "n": len(members), "n_ok": len(ok),
+                               "seeds": " ".join(sorted(str(r["metrics"].get("seed", "?")) for r in members))}
+        stats = {"objective": [r["objective"] for r in ok]}
+        for c in columns:
+            stats[c] = [_number(r["metrics"].get(c)) for r in ok]
+        for name, xs in stats.items():
+            xs = [x for x in xs if x is not None]
+            rec[f"{name}_mean"] = statistics.mean(xs) if xs else None
+            rec[f"{name}_std"] = statistics.stdev(xs) if len(xs) > 1 else (0.0 if xs else None)
+        out.append(rec)
+    return sorted(out, key=lambda g: (g["objective_mean"] is None, -(g["objective_mean"] or 0.0)))
+
+
+def _fmt(v: Any, key: str = "") -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}" if key == "params" else str(v)
+    if isinstance(v, float):
+        if key == "params":
+            return f"{v:,.0f}"
+        if key.endswith("_s"):
+            return f"{v:.1f}"
+        return f"{v:.2f}" if abs(v) >= 1 else f"{v:.4g}"  # accuracies in percent; small losses keep 4 digits
+    return str(v)
+
+
+def _status_text(r: dict[str, Any]) -> str:
+    if r["reason"].startswith(r["status"]):  # "diverged at epoch 3 step 41 (loss=nan)"
+        return r["reason"]
+    return r["status"] + (f": {r['reason']}" if r["reason"] else "")
+
+
+def table(rows: list[dict[str, Any]], objective: str, columns: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
+    """Header and raw cells; columns that no job has are left out."""
+    cols = [c for c in columns if c != objective and any(c in r["metrics"] for r in rows)]
+    header = ["rank", "job", "overrides", "status", objective, *cols]
+    cells = []
+    for r in rows:
+        vals = [verdict_text(r["metrics"].get(c)) if c == "verdict" else r["metrics"].get(c) for c in cols]
+        cells.append([r["rank"], r["job"], " ".join(r["overrides"]), _status_text(r), r["objective"], *vals])
+    return header, cells
+
+
+def write_csv(path: Path, header: list[str], cells: list[list[Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(["" if v is None else v for v in row] for row in cells)
+    write_text(path, buf.getvalue())
+
+
+def markdown(sweep_dir: Path, rows, header, cells, groups, objective: str, direction: str) -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    n_failed = sum(r["status"] in FAILED for r in rows)
+    lines = [f"# Leaderboard: {sweep_dir}", "",
+             f"{len(rows)} jobs ({sum(r['status'] == 'ok' for r in rows)} ok, "
+             f"{sum(r['status'] == 'pruned' for r in rows)} pruned, {n_failed} failed), "
+             f"sorted by `{objective}` ({direction}). Curves: `curves.png`. "
+             f"TensorBoard: `tensorboard --logdir {sweep_dir}` (HPARAMS tab).", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in cells:
+        lines.append("| " + " | ".join(esc(_fmt(v, k)) for k, v in zip(header, row)) + " |")
+    if groups:
+        stat_cols = [k.removesuffix("_mean") for k in groups[0] if k.endswith("_mean")]
+        lines += ["", "## Seeds: mean ± std over the ok jobs of each configuration", "",
+                  "| configuration | n | ok | seeds | " + " | ".join(
+                      objective if c == "objective" else c for c in stat_cols) + " |",
+                  "|" + "---|" * (4 + len(stat_cols))]
+        for g in groups:
+            vals = []
+            for c in stat_cols:
+                mean, std = g[f"{c}_mean"], g[f"{c}_std"]
+                key = objective if c == "objective" else c
+                vals.append("" if mean is None else f"{_fmt(mean, key)} ± {_fmt(std, key)}")
+            lines.append("| " + " | ".join([esc(g["group"]), str(g["n"]), str(g["n_ok"]), g["seeds"], *vals]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(path: Path, rows: list[dict[str, Any]], curve: str, title: str, step: str = "epoch",
+                first_step: int = 1) -> bool:
+    drawn = [r for r in rows if any(v is not None for v in r["curve"])]
+    if not drawn:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for r in drawn:
+        xs = [i for i, v in enumerate(r["curve"], start=first_step) if v is not None]
+        ys = [v for v in r["curve"] if v is not None]
+        style = "-" if r["status"] == "ok" else ":"
+        ax.plot(xs, ys, style, marker="o", ms=3, lw=1.2, label=f"#{r['rank']} {r['job']}")
+    ax.set_xlabel(step)
+    ax.set_ylabel(curve)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    if len(drawn) <= 24:
+        ax.legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.part.png")
+    fig.savefig(tmp, dpi=120)
+    os.replace(tmp, path)
+    plt.close(fig)
+    return True
+
+
+def write_best_config(sweep_dir: Path, best: dict[str, Any], node: str, objective: str) -> Path | None:
+    """The best ok job's config node, resolved, as a drop-in file for conf/<node>/."""
+    try:
+        cfg = OmegaConf.load(best["dir"] / ".hydra" / "config.yaml")
+        data = OmegaConf.to_container(cfg[node], resolve=True)
+    except Exception as e:  # noqa: BLE001 - the leaderboard is written anyway
+        log.warning("best_%s.yaml not written: %s", node, e)
+        return None
+    others = [o for o in best["overrides"]
+              if not o.lstrip("+~").startswith((f"{node}.", f"{node}=", "optuna_trial=", "hparams_search="))]
+    m = best["metrics"]
+    header = [
+        f"# The best job of the sweep {sweep_dir}: {best['job']}",
+        f"#   {objective}={_fmt(best['objective'])}" + (f", params={m['params']:,}" if "params" in m else "")
+        + (f", test_acc={_fmt(m.get('test_acc'))}" if m.get("test_acc") is not None else ""),
+        f"# Drop-in file for conf/{node}/: copy it to conf/{node}/NAME.yaml and train with",
+        f"#   python train.py {node}=NAME {' '.join(others)}".rstrip(),
+        "# (the job's other settings, e.g. lr, are not part of this file: they are in the line above)",
+    ]
+    path = sweep_dir / f"best_{node}.yaml"
+    write_text(path, "\n".join(header) + "\n" + OmegaConf.to_yaml(OmegaConf.create(data)))
+    return path
+
+
+class Leaderboard(Callback):
+    """See the module docstring. Parameters come from `hydra.callbacks.leaderboard`."""
+
+    def __init__(self, objective: str = "best_val_acc", direction: str = "maximize", curve: str = "val_acc",
+                 columns: Sequence[str] | None = None, best_config: str | None = None,
+                 exit_on_failure: bool = True, step: str = "epoch", first_step: int = 1) -> None:
+        if direction not in ("maximize", "minimize"):
+            raise ValueError(f"hydra.callbacks.leaderboard.direction={direction!r}: maximize or minimize")
+        self.objective, self.direction, self.curve = objective, direction, curve
+        self.columns = tuple(columns) if columns is not None else DEFAULT_COLUMNS
+        self.best_config, self.exit_on_failure = best_config, exit_on_failure
+        self.step, self.first_step = step, first_step  # the curve's x axis: "epoch" from 1, "iteration" from 0
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from tinynets.cli import check_sweep_overrides
+
+        check_sweep_overrides(config)  # an unknown option anywhere in the sweep: one line, before any job
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        if not sweep_dir.is_dir():
+            return
+        failed = self.write(sweep_dir)
+        if failed and self.exit_on_failure:
+            first = failed[0]
+            print(f"error: {len(failed)} of {self._n} jobs failed ({first['job']}: {first['status']}"
+                  f"{': ' + first['reason'] if first['reason'] else ''}"
+                  f"{'; ...' if len(failed) > 1 else ''}); see {sweep_dir / 'leaderboard.md'}",
+                  file=sys.stderr, flush=True)
+            raise SystemExit(1)
+
+    def write(self, sweep_dir: Path) -> list[dict[str, Any]]:
+        """Write the leaderboard files; return the failed jobs."""
+        rows = rank(collect(sweep_dir, self.objective, self.curve), self.direction)
+        self._n = len(rows)
+        header, cells = table(rows, self.objective, self.columns)
+        write_csv(sweep_dir / "leaderboard.csv", header, cells)
+        stat_cols = [c for c in ("test_acc", "params", "wall_s") if c in self.columns]
+        groups = seed_groups(rows, stat_cols)
+        if groups:
+            g_header = ["group", "n", "n_ok", "seeds"] + [k for k in groups[0] if k.endswith(("_mean", "_std"))]
+            write_csv(sweep_dir / "leaderboard_seeds.csv", g_header, [[g[k] for k in g_header] for g in groups])
+        md = markdown(sweep_dir, rows, header, cells, groups, self.objective, self.direction)
+        write_text(sweep_dir / "leaderboard.md", md)
+        plot_curves(sweep_dir / "curves.png", rows, self.curve, f"{sweep_dir}: {self.curve} per {self.step}",
+                    self.step, self.first_step)
+        ok = [r for r in rows if r["status"] == "ok" and r["objective"] is not None]
+        if self.best_config and ok:
+            write_best_config(sweep_dir, ok[0], self.best_config, self.objective)
+        print(md, flush=True)
+        return [r for r in rows if r["status"] in FAILED]
