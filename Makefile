@@ -43,8 +43,9 @@ clean-outputs:
 	rm -rf outputs/runs outputs/sweeps
 
 # results of record (hours on CPU): trains what is missing, then regenerates the report
+JOBS ?= 2
 reproduce: data
-	$(BIN)/python -m tinynets.results run $(ENTRIES)
+	$(BIN)/python -m tinynets.results run --jobs $(JOBS) $(ENTRIES)
 	$(BIN)/python -m tinynets.results report
 
 report: $(STAMP)

@@ -57,6 +57,26 @@ def run_metrics(
     }
 
 
+def code_version() -> dict[str, Any]:
+    """The git commit of the tinynets sources that ran, and whether they had local changes:
+    what a re-run must check out to repeat a run exactly."""
+    import subprocess
+
+    src = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=src, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", "."))}
+
+
 def write_json(path: str | os.PathLike, data: dict[str, Any]) -> None:
     """Atomically: a reader sees the old file or the whole new one."""
     path = Path(path)

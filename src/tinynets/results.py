@@ -61,25 +61,47 @@ def load(entry: Entry, seed: int) -> dict | None:
     return m if m.get("status") == "ok" else None
 
 
-def run(labels: list[str]) -> int:
-    """Train the missing runs, one process per run. While `outputs/results/PAUSE` exists, wait
-    before starting the next run (so a benchmark can have a quiet machine)."""
+def run(labels: list[str], jobs: int = 1) -> int:
+    """Train the missing runs, one process per run, `jobs` at a time (each with its share of the
+    cores as torch threads). While `outputs/results/PAUSE` exists, no new run starts (so a
+    benchmark can have a quiet machine)."""
+    import os
+
     chosen = [e for e in ENTRIES if not labels or e.label in labels]
+    pending = [(e, s) for e in chosen for s in e.seeds if load(e, s) is None]
+    for e in chosen:
+        done = [s for s in e.seeds if (e, s) not in pending]
+        if done:
+            print(f"[{e.label}] seeds {done} complete, skipping", flush=True)
+    threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
+    env = {**os.environ, "OMP_NUM_THREADS": threads}
+    running: list[tuple[str, float, subprocess.Popen]] = []
     failed = 0
-    for entry in chosen:
-        for seed in entry.seeds:
-            if load(entry, seed) is not None:
-                print(f"[{entry.label} seed {seed}] complete, skipping", flush=True)
-                continue
-            while (RUNS / "PAUSE").exists():
-                time.sleep(10)
-            cmd = [sys.executable, str(ROOT / "train.py"), *entry.overrides, f"seed={seed}",
-                   f"hydra.run.dir={run_dir(entry, seed)}"]
-            print(f"[{entry.label} seed {seed}] {' '.join(cmd[1:])}", flush=True)
-            t0 = time.time()
-            done = subprocess.run(cmd, cwd=ROOT)
-            print(f"[{entry.label} seed {seed}] exit {done.returncode} after {time.time() - t0:.0f}s", flush=True)
-            failed += done.returncode != 0
+
+    def reap(block: bool) -> None:
+        nonlocal failed
+        while running and (block or any(p.poll() is not None for _, _, p in running)):
+            for item in list(running):
+                name, t0, proc = item
+                if proc.poll() is not None:
+                    running.remove(item)
+                    failed += proc.returncode != 0
+                    print(f"[{name}] exit {proc.returncode} after {time.time() - t0:.0f}s", flush=True)
+            if block and running:
+                time.sleep(5)
+            if not block:
+                break
+
+    for entry, seed in pending:
+        while len(running) >= jobs or (RUNS / "PAUSE").exists():
+            time.sleep(5)
+            reap(block=False)
+        cmd = [sys.executable, str(ROOT / "train.py"), *entry.overrides, f"seed={seed}",
+               f"hydra.run.dir={run_dir(entry, seed)}"]
+        name = f"{entry.label} seed {seed}"
+        print(f"[{name}] {' '.join(cmd[1:])} ({threads} threads)", flush=True)
+        running.append((name, time.time(), subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)))
+    reap(block=True)
     return 1 if failed else 0
 
 
@@ -102,6 +124,7 @@ def _record(entry: Entry, m: dict) -> dict:
         "wall_s": m["wall_s"],
         "device": m["device"],
         "verdict": m["verdict"],
+        "code": m.get("code"),
     }
 
 
@@ -200,9 +223,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run", help="train the missing runs")
     r.add_argument("labels", nargs="*", help=f"entries to run (default all): {[e.label for e in ENTRIES]}")
+    r.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs torch threads)")
     sub.add_parser("report", help="write results.json, README.md and curves.png")
     args = ap.parse_args(argv)
-    return run(args.labels) if args.cmd == "run" else report()
+    return run(args.labels, args.jobs) if args.cmd == "run" else report()
 
 
 if __name__ == "__main__":

@@ -208,7 +208,7 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
     quiet_lightning()
     from tinynets.callbacks import History
     from tinynets.models.zoo import WRITEUPS
-    from tinynets.report import run_metrics, verdict_block, write_json
+    from tinynets.report import code_version, run_metrics, verdict_block, write_json
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build(cfg.data, "data", choice(cfg, "data"))
@@ -247,6 +247,7 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
         if hasattr(lg, "log_hyperparams"):
             lg.log_hyperparams(hparams, {"hp/best_val_acc": 0.0, "hp/test_acc": 0.0, "hp/params": float(params)})
 
+    code = code_version()
     t0 = time.perf_counter()
 
     def metrics_now(**extra: Any) -> dict[str, Any]:
@@ -255,7 +256,7 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
             eval_set=datamodule.eval_set, lr=cfg.lr, seed=cfg.seed, target_acc=cfg.target_acc,
             target_epochs=cfg.target_epochs, max_params=cfg.max_params,
             device=device_name(str(cfg.trainer.get("accelerator", "cpu"))), overrides=task_overrides(),
-            world_size=trainer.world_size, host=platform.node(), pid=os.getpid(), **extra)
+            world_size=trainer.world_size, host=platform.node(), pid=os.getpid(), code=code, **extra)
 
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(plan.ckpt) if plan.ckpt else None)
