@@ -67,7 +67,12 @@ def run(labels: list[str], jobs: int = 1) -> int:
     benchmark can have a quiet machine)."""
     import os
 
-    chosen = [e for e in ENTRIES if not labels or e.label in labels]
+    by_label = {e.label: e for e in ENTRIES}
+    unknown = [x for x in labels if x not in by_label]
+    if unknown:
+        print(f"error: unknown entries {unknown}; known: {list(by_label)}", file=sys.stderr)
+        return 2
+    chosen = [by_label[x] for x in labels] if labels else ENTRIES  # in the order given
     pending = [(e, s) for e in chosen for s in e.seeds if load(e, s) is None]
     for e in chosen:
         done = [s for s in e.seeds if (e, s) not in pending]
