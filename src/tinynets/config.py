@@ -120,6 +120,7 @@ def check(cfg: DictConfig, rules: dict[str, tuple[Callable[[Any], bool], str]] =
     """Raise ConfigError for the first value that breaks its rule, or that cannot be resolved."""
     from omegaconf.errors import OmegaConfBaseException
 
+    check_task(cfg)  # first: the sheet's model outside its experiment also leaves ${sheet.*} unresolved
     try:
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as e:
@@ -132,7 +133,6 @@ def check(cfg: DictConfig, rules: dict[str, tuple[Callable[[Any], bool], str]] =
             continue
         if not ok(value):
             raise ConfigError(key, value, f"must be {allowed}")
-    check_task(cfg)
 
 
 TINY_SIGMOID = "tinynets.backprop.module.TinySigmoid"
