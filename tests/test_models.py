@@ -106,3 +106,14 @@ def test_global_adaptive_pooling_counts_as_its_whole_window():
     rf = dict(receptive_fields(zoo.slim()))
     assert (rf["c6.conv"].size, rf["c6.conv"].jump, rf["c6.conv"].rf) == (7, 2, 20)
     assert (rf["gap"].size, rf["gap"].jump, rf["gap"].rf) == (1, 14, 32)
+
+
+def test_summary_cli_composes_the_training_config(capsys):
+    from tinynets.summary import main
+
+    assert main(["model=gap_conv", "dropout=none"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("model=gap_conv\n") and out.rstrip().endswith("Total params: 10,066")
+    assert "Dropout: no" in out
+    assert main(["experiment=deep_narrow", "dropout.p=3"]) == 2
+    assert capsys.readouterr().err.strip() == "error: dropout.p=3 is not allowed: must be a number in [0, 1)"

@@ -50,6 +50,8 @@ def summarize(net: torch.nn.Module, input_shape=(1, 1, 28, 28)) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Compose conf/train.yaml with the command-line overrides and print the model's table."""
     from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
     from hydra.errors import HydraException
     from hydra.utils import instantiate
 
@@ -60,12 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
             cfg = compose("train", overrides=overrides, return_hydra_config=True)
+        name = cfg.hydra.runtime.choices.model
+        with open_dict(cfg):  # a summary makes no run dir: point Hydra's runtime at the cwd
+            cfg.hydra.runtime.output_dir = cfg.hydra.runtime.cwd = str(Path.cwd())
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]
         check(cfg)
         net = instantiate(cfg.model.net)
     except (HydraException, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"model={cfg.hydra.runtime.choices.model}")
+    print(f"model={name}")
     print(summarize(net))
     return 0
 
