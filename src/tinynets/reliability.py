@@ -22,7 +22,6 @@ Light module: no torch or Lightning import at the top.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.config import ConfigError
+from tinynets.files import read_metrics
 
 log = logging.getLogger("tinynets")
 
@@ -50,14 +50,6 @@ class Diverged(RuntimeError):
     def __init__(self, epoch: int, step: int, loss: float) -> None:
         self.epoch, self.step, self.loss = epoch, step, loss
         super().__init__(f"diverged at epoch {epoch} step {step} (loss={loss})")
-
-
-def read_metrics(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _as_dict(overrides: list[str]) -> dict[str, str]:
@@ -152,11 +144,11 @@ def restore_hydra_files(run_dir: Path, ckpt: Path, identity: dict[str, Any] | No
             identity, _ = checkpoint_identity(ckpt)
         except ConfigError:
             return
-    from tinynets.sweep import write_text
+    from tinynets.files import atomic_write
 
     for name, text in (identity.get("hydra_files") or {}).items():
         if name in ("config.yaml", "hydra.yaml", "overrides.yaml") and (run_dir / ".hydra").is_dir():
-            write_text(run_dir / ".hydra" / name, text)
+            atomic_write(run_dir / ".hydra" / name, text)
 
 
 def objective_of(done: dict[str, Any]) -> float | None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from tinynets.callbacks import EVAL_LABELS
+from tinynets.files import write_json  # noqa: F401 - the run outputs' writer, re-exported
 
 
 def run_metrics(
@@ -75,21 +73,6 @@ def code_version() -> dict[str, Any]:
     if commit is None:
         return {"commit": None, "dirty": None}
     return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", "."))}
-
-
-def write_json(path: str | os.PathLike, data: dict[str, Any]) -> None:
-    """Atomically: a reader sees the old file or the whole new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 is for the temp file, not the result
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def verdict_block(m: dict[str, Any], writeup: str | None = None, max_params: int = 20_000,

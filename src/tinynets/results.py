@@ -12,13 +12,14 @@ set, each as `python train.py <overrides> seed=N` into outputs/results/<label>/s
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tinynets.files import atomic_write, read_metrics, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "outputs" / "results"
@@ -54,11 +55,8 @@ def run_dir(entry: Entry, seed: int) -> Path:
 
 
 def load(entry: Entry, seed: int) -> dict | None:
-    try:
-        m = json.loads((run_dir(entry, seed) / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return m if m.get("status") == "ok" else None
+    m = read_metrics(run_dir(entry, seed))
+    return m if m is not None and m.get("status") == "ok" else None
 
 
 def run(labels: list[str], jobs: int = 1) -> int:
@@ -169,8 +167,6 @@ def report() -> int:
         curves.append((entry.label, recs))
 
     OUT.mkdir(parents=True, exist_ok=True)
-    from tinynets.report import write_json
-
     write_json(OUT / "results.json", {"runs": runs})
     _plot(curves, OUT / "curves.png")
     devices = sorted({r["device"] for r in runs})
@@ -197,7 +193,7 @@ Per-run records (per-epoch accuracy, overrides, wall time, device): [results.jso
 Recipes: `conf/experiment/<model>.yaml`, each stating what its write-up says and what we chose
 where it is silent. Reproduce: `make reproduce` (skips runs already complete), then `make report`.
 """
-    (OUT / "README.md").write_text(text)
+    atomic_write(OUT / "README.md", text)
     print(f"wrote {OUT / 'results.json'} ({len(runs)} runs), README.md, curves.png")
     return 0
 

@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import math
 import os
 import statistics
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from tinynets.files import atomic_write, read_metrics
 
 log = logging.getLogger("tinynets.sweep")
 
@@ -43,26 +43,6 @@ COMPLETE = ("ok", "pruned", "diverged")
 FAILED = ("failed", "diverged", "killed")
 _STATUS_ORDER = {"ok": 0, "pruned": 1, "diverged": 2, "failed": 3, "killed": 4}
 GROUP_EXCLUDE = ("seed", "optuna_trial")  # jobs differing only in these form one group
-
-
-def write_text(path: Path, text: str) -> None:
-    """Atomically (temp file + rename): a reader sees the old file or the whole new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def read_metrics(job_dir: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((job_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def find_jobs(sweep_dir: Path) -> list[Path]:
@@ -201,7 +181,7 @@ def write_csv(path: Path, header: list[str], cells: list[list[Any]]) -> None:
     w = csv.writer(buf)
     w.writerow(header)
     w.writerows(["" if v is None else v for v in row] for row in cells)
-    write_text(path, buf.getvalue())
+    atomic_write(path, buf.getvalue())
 
 
 def markdown(sweep_dir: Path, rows, header, cells, groups, objective: str, direction: str) -> str:
@@ -283,7 +263,7 @@ def write_best_config(sweep_dir: Path, best: dict[str, Any], node: str, objectiv
         "# (the job's other settings, e.g. lr, are not part of this file: they are in the line above)",
     ]
     path = sweep_dir / f"best_{node}.yaml"
-    write_text(path, "\n".join(header) + "\n" + OmegaConf.to_yaml(OmegaConf.create(data)))
+    atomic_write(path, "\n".join(header) + "\n" + OmegaConf.to_yaml(OmegaConf.create(data)))
     return path
 
 
@@ -330,7 +310,7 @@ class Leaderboard(Callback):
             g_header = ["group", "n", "n_ok", "seeds"] + [k for k in groups[0] if k.endswith(("_mean", "_std"))]
             write_csv(sweep_dir / "leaderboard_seeds.csv", g_header, [[g[k] for k in g_header] for g in groups])
         md = markdown(sweep_dir, rows, header, cells, groups, self.objective, self.direction)
-        write_text(sweep_dir / "leaderboard.md", md)
+        atomic_write(sweep_dir / "leaderboard.md", md)
         plot_curves(sweep_dir / "curves.png", rows, self.curve, f"{sweep_dir}: {self.curve} per {self.step}",
                     self.step, self.first_step)
         ok = [r for r in rows if r["status"] == "ok" and r["objective"] is not None]

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from tinynets.files import atomic_write
+
 ROOT = Path(__file__).resolve().parents[3]
 LRS = "0.1,0.2,0.5,0.8,1.0,2.0"
 PRESETS = ("era", "eva")
@@ -210,9 +212,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"his total error after the first round ({MAZUR_E_AFTER_FIRST_ROUND}) matches ours"),
         observations=observations(curves, row0),
     )
-    tmp = out / ".README.md.part"
-    tmp.write_text(text)
-    os.replace(tmp, out / "README.md")
+    atomic_write(out / "README.md", text)
     print(f"wrote {out / 'README.md'} (sweeps: era {seconds['era']:.1f} s wall / {cpu['era']:.1f} s CPU, "
           f"eva {seconds['eva']:.1f} s wall / {cpu['eva']:.1f} s CPU)")
 

@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from tinynets.backprop.tiny import FORWARD, GRADS, WEIGHTS
+from tinynets.files import atomic_path
 
 Row = dict[str, Any]
 
@@ -31,27 +29,6 @@ def columns(with_bias: bool) -> list[str]:
 
 def has_bias(rows: Sequence[Row]) -> bool:
     return bool(rows) and (rows[0].get("b1", 0) != 0 or rows[0].get("b2", 0) != 0)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path next to `path`; renamed onto `path` only if the block succeeds."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would have made
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_csv(path: str | os.PathLike, rows: Sequence[Row]) -> None:

@@ -62,7 +62,7 @@ def summary_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_summary_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """Empty cells where a value does not exist (a run shorter than 100, E_total never halved)."""
-    from tinynets.backprop.sheet import atomic_path
+    from tinynets.files import atomic_path
 
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")

@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import pickle
-import shutil
 import struct
 import subprocess
 import sys
@@ -31,6 +30,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from filelock import FileLock
+
+from tinynets.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -60,23 +61,6 @@ def idx_bytes(array) -> bytes:
     """Serialise a uint8 numpy array as an IDX file (magic 0x0000_08_<ndim>, big-endian dims)."""
     header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     return header + array.astype("uint8").tobytes()
-
-
-def atomic_write(path: Path, data: bytes | Iterable[bytes]) -> None:
-    """Write to a temp file beside `path`, fsync, then rename: `path` is whole or absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in [data] if isinstance(data, bytes) else data:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def md5sum(path: Path) -> str:

@@ -1,0 +1,62 @@
+"""Writing results so that a reader never sees half a file: every output of tinynets goes
+through `atomic_path` (a temp file beside the target, renamed onto it only when complete)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path next to `path` for any writer (open(), openpyxl, matplotlib); renamed
+    onto `path` only if the block succeeds, removed otherwise."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 -> what open() would have made
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str | Iterable[bytes]) -> None:
+    """Write bytes, text or an iterable of byte chunks to `path`, fsynced: whole or absent."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        chunks = [data.encode()] if isinstance(data, str) else [data] if isinstance(data, bytes) else data
+        for chunk in chunks:
+            f.write(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_json(path: str | os.PathLike, data: dict[str, Any]) -> None:
+    atomic_write(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The JSON object in `path`, or None when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_metrics(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    return read_json(Path(run_dir) / "metrics.json")
