@@ -59,7 +59,7 @@ def load(entry: Entry, seed: int) -> dict | None:
     return m if m is not None and m.get("status") == "ok" else None
 
 
-def run(labels: list[str], jobs: int = 1) -> int:
+def run(labels: list[str], jobs: int = 1, seeds: list[int] | None = None) -> int:
     """Train the missing runs, one process per run, `jobs` at a time (each with its share of the
     cores as torch threads). While `outputs/results/PAUSE` exists, no new run starts (so a
     benchmark can have a quiet machine)."""
@@ -71,9 +71,10 @@ def run(labels: list[str], jobs: int = 1) -> int:
         print(f"error: unknown entries {unknown}; known: {list(by_label)}", file=sys.stderr)
         return 2
     chosen = [by_label[x] for x in labels] if labels else ENTRIES  # in the order given
-    pending = [(e, s) for e in chosen for s in e.seeds if load(e, s) is None]
+    pending = [(e, s) for e in chosen for s in e.seeds
+               if (seeds is None or s in seeds) and load(e, s) is None]
     for e in chosen:
-        done = [s for s in e.seeds if (e, s) not in pending]
+        done = [s for s in e.seeds if load(e, s) is not None]
         if done:
             print(f"[{e.label}] seeds {done} complete, skipping", flush=True)
     threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
@@ -225,9 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="train the missing runs")
     r.add_argument("labels", nargs="*", help=f"entries to run (default all): {[e.label for e in ENTRIES]}")
     r.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs torch threads)")
+    r.add_argument("--seeds", type=int, nargs="+", choices=SEEDS, help="only these seeds (default all)")
     sub.add_parser("report", help="write results.json, README.md and curves.png")
     args = ap.parse_args(argv)
-    return run(args.labels, args.jobs) if args.cmd == "run" else report()
+    return run(args.labels, args.jobs, args.seeds) if args.cmd == "run" else report()
 
 
 if __name__ == "__main__":
