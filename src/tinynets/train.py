@@ -96,7 +96,7 @@ def _run(cfg: DictConfig) -> float | None:
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **trainer_kwargs)
 
     module = instantiate(cfg.model, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
-                         channels_last=cfg.channels_last)
+                         channels_last=cfg.channels_last, compile=cfg.get("compile", False))
     flags = net.flags
     hparams = hparams_of(cfg, model_name, params)
     for lg in loggers:
@@ -117,7 +117,7 @@ def _run(cfg: DictConfig) -> float | None:
         eval_set=datamodule.eval_set, lr=cfg.lr, seed=cfg.seed, target_acc=cfg.target_acc,
         target_epochs=cfg.target_epochs, max_params=cfg.max_params,
         test_weights="best-on-holdout" if use_best else "final",
-        fit_s=round(fit_s, 2), wall_s=round(time.perf_counter() - t0, 2),
+        fit_s=round(fit_s, 2), wall_s=round(time.perf_counter() - t0, 2), first_step_s=history.first_step_s,
         device=device_name(str(cfg.trainer.get("accelerator", "cpu"))),
         overrides=list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
         status="ok",
