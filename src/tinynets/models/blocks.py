@@ -11,6 +11,8 @@ from collections import OrderedDict
 
 from torch import nn
 
+from tinynets.models.dropout import Dropout
+
 
 def conv_block(
     c_in: int,
@@ -33,7 +35,7 @@ def conv_block(
     if bn:
         layers["bn"] = nn.BatchNorm2d(c_out)
     if dropout > 0:
-        layers["drop"] = nn.Dropout2d(dropout) if dropout2d else nn.Dropout(dropout)
+        layers["drop"] = nn.Dropout2d(dropout) if dropout2d else Dropout(dropout)
     return nn.Sequential(layers)
 
 
@@ -41,7 +43,7 @@ def bn_dropout(channels: int, dropout: float = 0.0) -> nn.Sequential:
     """A BatchNorm (+ Dropout) with no conv before it (write-up 001 puts one after a max-pool)."""
     layers: OrderedDict[str, nn.Module] = OrderedDict(bn=nn.BatchNorm2d(channels))
     if dropout > 0:
-        layers["drop"] = nn.Dropout(dropout)
+        layers["drop"] = Dropout(dropout)
     return nn.Sequential(layers)
 
 
