@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # this checkout's sources first, whichever checkout the venv was installed from
 export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: install data train test summary clean-outputs reproduce report bench bench-fast bench-startup
+.PHONY: install data train test summary clean-outputs reproduce report backprop-report bench bench-fast bench-startup
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ test: $(STAMP)
 summary: $(STAMP)
 	@for m in gap_fc gap_conv transition aggregator deep_narrow; do \
 		$(BIN)/python -m tinynets.summary model=$$m | tail -n 1 | sed "s/^/$$m: /"; done
+
+# experiments/backprop_sheet/README.md and its figures, from fresh runs of the era and eva lr sweeps
+backprop-report: $(STAMP)
+	$(BIN)/python -m tinynets.backprop.report
 
 clean-outputs:
 	rm -rf outputs/runs outputs/sweeps

@@ -18,15 +18,20 @@ OPTIONS = sorted(
 )
 
 
+# options that only exist inside the backprop sheet's experiment (it supplies `sheet` and `iterations`)
+IN_SHEET_EXPERIMENT = {("model", "tiny_sigmoid"), ("data", "sheet_sample")}
+
+
 def test_every_group_has_options():
     groups = {g for g, _ in OPTIONS}
     assert {"data", "model", "optimizer", "scheduler", "dropout", "trainer", "logger", "callbacks",
-            "paths", "experiment", "debug"} <= groups
+            "paths", "experiment", "debug", "sheet"} <= groups
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_option_composes_and_instantiates(make_cfg, group, option):
-    cfg = make_cfg(f"{group}={option}")
+    context = ["experiment=backprop_sheet"] if group == "sheet" or (group, option) in IN_SHEET_EXPERIMENT else []
+    cfg = make_cfg(*context, f"{group}={option}")
     OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
     assert cfg.hydra.runtime.choices[group] == option
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 _MISSING = object()
 
@@ -50,6 +50,17 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open=False, h
     return ok, desc
 
 
+def numbers(n: int) -> tuple[Callable[[Any], bool], str]:
+    """A (predicate, description) pair for a list of exactly n finite numbers."""
+    def ok(v: Any) -> bool:
+        return isinstance(v, (list, tuple, ListConfig)) and len(v) == n and all(_is_number(x) for x in v)
+
+    return ok, f"a list of {n} numbers, e.g. [{', '.join(['0.1'] * n)}]"
+
+
+TASKS = ("classify", "backprop_sheet")
+XLSX_MAX_ITERATIONS = 1_048_571  # sheet.xlsx: 1,048,576 rows at most, 4 header rows, row 0 .. N
+
 # key -> rule; a key absent from the composed config is not checked
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "lr": number(0, lo_open=True),
@@ -66,6 +77,17 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.augment.scale": number(0, 0.5, hi_open=True),
     "channels_last": (lambda v: isinstance(v, bool), "true or false"),
     "compile": (lambda v: isinstance(v, bool), "true or false"),
+    "task": (lambda v: v in TASKS, "one of " + ", ".join(TASKS)),
+    # experiment=backprop_sheet
+    "iterations": (lambda v: _is_int(v) and 1 <= v <= XLSX_MAX_ITERATIONS,
+                   f"an integer from 1 to {XLSX_MAX_ITERATIONS} (the rows sheet.xlsx can hold)"),
+    "sheet.w": numbers(8),
+    "sheet.inputs": numbers(2),
+    "sheet.targets": numbers(2),
+    "sheet.b1": number(),
+    "sheet.b2": number(),
+    "model.atol": number(0),
+    "model.check_autograd": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 
@@ -77,6 +99,24 @@ def check(cfg: DictConfig, rules: dict[str, tuple[Callable[[Any], bool], str]] =
             continue
         if not ok(value):
             raise ConfigError(key, value, f"must be {allowed}")
+    check_task(cfg)
+
+
+TINY_SIGMOID = "tinynets.backprop.module.TinySigmoid"
+
+
+def check_task(cfg: DictConfig) -> None:
+    """The backprop sheet's model and task go together (experiment=backprop_sheet sets both)."""
+    sheet_task = OmegaConf.select(cfg, "task", default="classify") == "backprop_sheet"
+    tiny = OmegaConf.select(cfg, "model._target_", default=None) == TINY_SIGMOID
+    if sheet_task and not tiny:
+        from hydra.core.hydra_config import HydraConfig
+
+        name = HydraConfig.get().runtime.choices.get("model") if HydraConfig.initialized() else None
+        raise ConfigError("model", name or OmegaConf.select(cfg, "model._target_", default=None),
+                          "task=backprop_sheet runs model=tiny_sigmoid only (use experiment=backprop_sheet)")
+    if tiny and not sheet_task:
+        raise ConfigError("model", "tiny_sigmoid", "it is the backprop sheet's model: run experiment=backprop_sheet")
 
 
 def check_params(model_name: str, params: int, max_params: int) -> None:

@@ -64,6 +64,10 @@ def run(cfg: DictConfig) -> float | None:
     """Train and test one configuration; returns the best eval accuracy (the sweep objective)."""
     try:
         check(cfg)  # cheap: before torch is even imported
+        if cfg.get("task") == "backprop_sheet":
+            from tinynets.backprop.runner import run_sheet
+
+            return run_sheet(cfg)
         return _run(cfg)
     except (ConfigError, DataError) as e:
         fail(str(e))

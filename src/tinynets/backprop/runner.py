@@ -1,0 +1,125 @@
+"""`python train.py experiment=backprop_sheet [sheet=eva] [lr=0.8] [iterations=200]`: one run of
+the backprop sheet through Lightning, then sheet.csv, sheet.xlsx, loss.png and metrics.json in
+the run dir. Called by tinynets.train.run after the config checks (task=backprop_sheet)."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from tinynets.config import ConfigError
+
+log = logging.getLogger("tinynets")
+
+
+def preset_name(cfg: DictConfig) -> str:
+    """The sheet preset chosen (`sheet=eva`), marked when some of its values were overridden."""
+    name = HydraConfig.get().runtime.choices.get("sheet") if HydraConfig.initialized() else None
+    name = name or "custom"
+    if HydraConfig.initialized() and any(o.lstrip("+~").startswith("sheet.")
+                                         for o in HydraConfig.get().overrides.task):
+        name += "*"
+    return name
+
+
+def check_sheet(cfg: DictConfig) -> None:
+    """What the generic rules cannot see: the sheet's arithmetic is plain gradient descent, so
+    the optimizer must be momentum-free SGD without weight decay and there is no scheduler.
+    Targets a sigmoid cannot reach are allowed, with one warning line."""
+    opt = cfg.optimizer
+    plain = (opt.get("_target_") == "torch.optim.SGD" and not opt.get("momentum", 0)
+             and not opt.get("weight_decay", 0) and not opt.get("nesterov", False)
+             and not opt.get("dampening", 0))
+    if not plain:
+        raise ConfigError("optimizer", OmegaConf.to_container(opt, resolve=True),
+                          "the sheet is plain gradient descent: use optimizer=sgd_plain")
+    if OmegaConf.select(cfg, "scheduler.fn") is not None:
+        raise ConfigError("scheduler", OmegaConf.select(cfg, "scheduler.fn._target_"),
+                          "the sheet's lr is one constant cell: use scheduler=none")
+    targets = list(cfg.sheet.targets)
+    if not all(0 < t < 1 for t in targets):
+        log.warning("warning: sheet.targets=%s lies outside (0, 1): a sigmoid output can only approach "
+                    "it, so E_total cannot reach 0", targets)
+
+
+def run_sheet(cfg: DictConfig) -> float:
+    """Train, write the outputs, return E_total after the last update (the sweep objective)."""
+    check_sheet(cfg)
+    from tinynets.backprop.tiny import GradientMismatch
+    from tinynets.train import fail, output_dir, quiet_lightning
+
+    quiet_lightning()
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    from tinynets.backprop.sheet import plot_loss, write_csv, write_xlsx
+    from tinynets.report import write_json
+
+    t_start = time.perf_counter()
+    preset = preset_name(cfg)
+    iterations = int(cfg.iterations)
+    module = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer))
+    datamodule = instantiate(cfg.data)
+    loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
+    hparams = hparams_of(cfg, preset)
+    for lg in loggers:
+        if hasattr(lg, "log_hyperparams"):
+            lg.log_hyperparams(hparams, {"hp/E_total_0": 0.0, "hp/E_total_final": 0.0})
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
+    t0 = time.perf_counter()
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    except GradientMismatch as e:
+        fail(f"{e}\nstopped: fix the derivation in tinynets/backprop/tiny.py (model.check_autograd=false "
+             "skips this check)", code=3)
+    rows = module.rows
+    if len(rows) != iterations + 1:
+        raise RuntimeError(f"expected {iterations + 1} sheet rows, got {len(rows)}: the run was cut short")
+    fit_s = time.perf_counter() - t0
+
+    out = output_dir(cfg)
+    e0, en = rows[0]["E_total"], rows[-1]["E_total"]
+    half = next((r["iteration"] for r in rows if r["E_total"] <= e0 / 2), None)
+    title = f"preset {preset}, lr = {cfg.lr:g}"
+    write_csv(out / "sheet.csv", rows)
+    write_xlsx(out / "sheet.xlsx", rows, title=f"Backpropagation by hand: 2-2-2 sigmoid network ({title})")
+    plot_loss(out / "loss.png", rows, title=f"E_total, {title}")
+    metrics: dict[str, Any] = {
+        "task": "backprop_sheet",
+        "preset": preset,
+        "lr": float(cfg.lr),
+        "iterations": iterations,
+        "E_total_0": e0,
+        "E_total_final": en,
+        "iterations_to_half": half,
+        "inputs": [rows[0]["i1"], rows[0]["i2"]],
+        "targets": [rows[0]["t1"], rows[0]["t2"]],
+        "b1": rows[0]["b1"],
+        "b2": rows[0]["b2"],
+        "w_initial": [rows[0][f"w{k}"] for k in range(1, 9)],
+        "w_final": [rows[-1][f"w{k}"] for k in range(1, 9)],
+        "autograd_checked": bool(cfg.model.get("check_autograd", True)),
+        "fit_s": round(fit_s, 3),
+        "wall_s": round(time.perf_counter() - t_start, 3),  # build, fit and write (imports excluded)
+        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+        "status": "ok",
+    }
+    write_json(out / "metrics.json", metrics)  # last: its presence means the run dir is complete
+    log.info("backprop sheet %s: E_total %.9f -> %.9f after %d iterations%s | %s",
+             title, e0, en, iterations,
+             f" (halved at iteration {half})" if half is not None else " (never halved)", out)
+    return en
+
+
+def hparams_of(cfg: DictConfig, preset: str) -> dict[str, Any]:
+    """The flat hyper-parameters shown in TensorBoard's HPARAMS tab."""
+    hp: dict[str, Any] = {"task": "backprop_sheet", "preset": preset, "lr": float(cfg.lr),
+                          "iterations": int(cfg.iterations)}
+    for name, values in (("i", cfg.sheet.inputs), ("t", cfg.sheet.targets), ("w", cfg.sheet.w)):
+        hp.update((f"{name}{k}", float(v)) for k, v in enumerate(values, start=1))
+    hp.update(b1=float(cfg.sheet.b1), b2=float(cfg.sheet.b2))
+    return hp
