@@ -98,15 +98,63 @@ def test_bench_quick_writes_results_and_readme(tmp_path):
     assert bench.render(res) == readme  # the README is generated from results.json alone
 
 
-def test_timed_run_reads_epochs_and_first_step(tmp_path, tiny_mnist):
+FAKE_TRAIN = """
+import json, sys, time
+run_dir = sys.argv[-1].split("=", 1)[1]
+for epoch, acc in ((1, 99.12), (2, 99.43), (3, 99.51)):
+    time.sleep(0.3)
+    print(f"[Epoch {epoch}] loss=0.1000 | val loss=0.0200 acc={int(acc * 100)}/10000 ({acc:.2f}%) on test | 0.3s")
+import pathlib
+pathlib.Path(run_dir).mkdir(parents=True, exist_ok=True)
+pathlib.Path(run_dir, "metrics.json").write_text(json.dumps(
+    {"first_step_s": 0.05, "best_val_acc": 99.51, "test_acc": 99.51, "device": "cpu: x", "params": 1, "model": "m"}))
+"""
+
+
+def test_timed_run_times_each_epoch_line_as_printed(tmp_path):
+    """The clock stops when the epoch line at the target is printed, not when the run ends."""
     from tinynets.bench import render_fast, timed_run
 
-    r = timed_run(["debug=fast", f"paths.data_dir={tiny_mnist}", "data.verify=false", "logger=none",
-                   "callbacks=none"], tmp_path / "run", target=0.0)
-    assert [e["epoch"] for e in r["epochs"]] == [1] and r["target_epoch"] == 1
-    assert 0 < r["first_step_s"] < r["time_to_target_s"] <= r["wall_s"]
-    assert r["test_acc"] is not None and r["device"].startswith("cpu")
-    text = "\n".join(render_fast({"target_acc": 0.0, "train_command": "python train.py debug=fast", "command": "x",
+    r = timed_run(["seed=0"], tmp_path / "run", target=99.4, script=["-c", FAKE_TRAIN])
+    assert [(e["epoch"], e["acc"]) for e in r["epochs"]] == [(1, 99.12), (2, 99.43), (3, 99.51)]
+    assert r["target_epoch"] == 2
+    assert 0.5 < r["time_to_target_s"] < r["epochs"][2]["at_s"] <= r["wall_s"]
+    assert r["first_step_s"] == 0.05 and r["test_acc"] == 99.51
+    text = "\n".join(render_fast({"target_acc": 99.4, "train_command": "python train.py x", "command": "c",
                                   "date": "d", "runs": {"0": r}, "max_time_to_target_s": r["time_to_target_s"],
                                   "median_time_to_target_s": r["time_to_target_s"]}))
-    assert "| 0 |" in text and "All seeds reached" in text
+    assert "| 0 | 0.1 s | 2 |" in text and "All seeds reached 99.4%" in text
+    with pytest.raises(RuntimeError, match="exited 3"):
+        timed_run([], tmp_path / "bad", target=None, script=["-c", "import sys; print('boom'); sys.exit(3)"])
+
+
+def test_metrics_record_the_first_step(make_cfg, tiny_mnist):
+    """first_step_s: from the process start to the end of the first training step."""
+    from tinynets.train import _run, quiet_lightning
+
+    quiet_lightning()
+    cfg = make_cfg("debug=fast", f"paths.data_dir={tiny_mnist}", "data.verify=false", "logger=none",
+                   "callbacks=none")
+    _run(cfg)
+    m = json.loads((tmp_path_of(cfg) / "metrics.json").read_text())
+    from tinynets.proc import seconds_since_start
+
+    assert 0 < m["first_step_s"] < seconds_since_start()
+
+
+def tmp_path_of(cfg):
+    from pathlib import Path
+
+    return Path(cfg.paths.output_dir)
+
+
+def test_vgg_lite_the_fast_recipe_model():
+    from tinynets.models import zoo
+    from tinynets.receptive_field import receptive_fields
+
+    net = zoo.vgg_lite()
+    assert net.num_params == 17_816
+    assert net.flags == {"uses_bn": True, "uses_dropout": True, "uses_gap": True, "uses_fc": False}
+    assert net.eval()(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    rf = dict(receptive_fields(net))
+    assert rf["c6.conv"].rf == 32  # as its docstring says: wider than the 28-px digit at the GAP

@@ -634,12 +634,14 @@ def render(results: dict[str, Any]) -> str:
 EPOCH_LINE = re.compile(r"^\[Epoch (\d+)\].*\((\d+(?:\.\d+)?)%\) on (\w+) \| ([\d.]+)s")
 
 
-def timed_run(overrides: Sequence[str], run_dir: Path, target: float | None) -> dict[str, Any]:
+def timed_run(overrides: Sequence[str], run_dir: Path, target: float | None,
+              script: Sequence[str] = ("train.py",)) -> dict[str, Any]:
     """`python train.py <overrides>` as a user runs it; wall time from the command to each epoch
-    line (read as it is printed), to the first epoch at `target`, and to the end."""
+    line (read as it is printed), to the first epoch at `target`, and to the end. The run's
+    metrics.json (in `run_dir`) gives its accuracy and `first_step_s`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "train.py", *overrides, f"hydra.run.dir={run_dir}"]
+    cmd = [sys.executable, *script, *overrides, f"hydra.run.dir={run_dir}"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     epochs, tail = [], []
