@@ -83,18 +83,20 @@ def test_compile_flag(make_cfg):
 def test_bench_quick_writes_results_and_readme(tmp_path):
     from tinynets import bench
 
-    assert bench.main(["--quick", "--models", "gap_fc", "--no-options", "--out", str(tmp_path)]) == 0
+    assert bench.main(["--quick", "--models", "deep_narrow", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "results.json").read_text())
-    m = res["models"]["gap_fc"]
-    assert res["quick"] and m["params"] == 19_629 and m["batch_size"] == 32
+    m = res["models"]["deep_narrow"]
+    assert res["quick"] and m["params"] == 12_088 and m["batch_size"] == 32
     i = m["img_per_s"]
     assert set(i) == {"seed", "tinynets", "raw"} and all(v > 0 for v in i.values())
     assert m["speedup_vs_seed_pipeline"] == pytest.approx(i["tinynets"] / i["seed"], rel=1e-2)
     assert m["ratio_vs_raw_loop"] == pytest.approx(i["tinynets"] / i["raw"], rel=1e-2)
     assert m["worker_peak_rss_mb"] > 0  # (a) ran with its two DataLoader workers
     assert all(v > 0 for v in m["peak_mem_mb"].values()) and m["device"].startswith("cpu")
+    assert set(m["options"]) == {"default", "channels_last=false", "bf16-mixed", "nn.Dropout"}  # quick: no compile
+    assert all(o["img_per_s"] > 0 for o in m["options"].values()) and m["options"]["default"]["vs_default"] == 1
     readme = (tmp_path / "README.md").read_text()
-    assert "QUICK MODE" in readme and "| `gap_fc` | 19,629 |" in readme and "No GPU was measured" in readme
+    assert "QUICK MODE" in readme and "| `deep_narrow` | 12,088 |" in readme and "No GPU was measured" in readme
     assert bench.render(res) == readme  # the README is generated from results.json alone
 
 

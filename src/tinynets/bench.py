@@ -363,6 +363,7 @@ class Plan:
     data_dir: str
     overrides: list[str] = field(default_factory=list)
     options: bool = True
+    skip_options: tuple[str, ...] = ()
 
     def cfg_overrides(self, model: str, extra: Sequence[str] = ()) -> list[str]:
         return [f"model={model}", f"data.batch_size={self.batch_size}", f"data.augment.rotation={self.rotation}",
@@ -383,17 +384,35 @@ def device_name(device) -> str:
     return f"cpu: {model}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
 
 
-def load_conditions() -> dict[str, Any]:
-    """What else the machine was doing: load averages and the busiest other processes."""
+def _cpu_ticks() -> dict[int, tuple[int, str]]:
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = (d / "stat").read_text().rpartition(")")[2].split()
+            args = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            out[int(d.name)] = (int(fields[11]) + int(fields[12]), args)
+    return out
+
+
+def load_conditions(window_s: float = 2.0) -> dict[str, Any]:
+    """What else the machine was doing: load averages, and the processes (not this one) that used
+    over 5% of a core during a `window_s` sample (Linux /proc; elsewhere only the load averages)."""
     busy = []
     with contextlib.suppress(Exception):
-        out = subprocess.run(["ps", "-eo", "pid,pcpu,args", "--sort=-pcpu"], capture_output=True, text=True,
-                             timeout=10).stdout.splitlines()[1:]
-        for line in out:
-            pid, pcpu, args = line.strip().split(None, 2)
-            if int(pid) != os.getpid() and float(pcpu) >= 5:
-                busy.append(f"{float(pcpu):.0f}% {args[:100]}")
-    return {"loadavg": [round(x, 2) for x in os.getloadavg()], "busy_processes": busy[:5]}
+        a = _cpu_ticks()
+        time.sleep(window_s)
+        b = _cpu_ticks()
+        hz = os.sysconf("SC_CLK_TCK")
+        for pid, (ticks, args) in b.items():
+            if pid == os.getpid() or pid not in a:
+                continue
+            pct = 100 * (ticks - a[pid][0]) / hz / window_s
+            if pct >= 5:
+                busy.append((pct, f"{pct:.0f}% {args[:110]}"))
+    return {"loadavg": [round(x, 2) for x in os.getloadavg()],
+            "busy_processes": [text for _, text in sorted(busy, reverse=True)[:6]]}
 
 
 def measure_model(plan: Plan, model: str, workdir: Path) -> dict[str, Any]:
@@ -429,29 +448,28 @@ def measure_model(plan: Plan, model: str, workdir: Path) -> dict[str, Any]:
     if devs:
         result["peak_device_mb"] = {p: round(max(m.peak_device_mb for m in ms), 1) for p, ms in runs.items()}
     if plan.options:
-        result["options"] = measure_options(plan, model, workdir, med["tinynets"])
+        result["options"] = measure_options(plan, model, workdir)
     return result
 
 
-def measure_options(plan: Plan, model: str, workdir: Path, default_img_s: float) -> dict[str, Any]:
-    """(b) with each config option against the default, same repeats, median."""
-    out: dict[str, Any] = {"default": {"img_per_s": round(default_img_s, 1), "vs_default": 1.0}}
+def measure_options(plan: Plan, model: str, workdir: Path) -> dict[str, Any]:
+    """(b) with each config option and with the default, alternating within each repeat (the
+    order rotates), median of the repeats; each ratio is against this block's default."""
     from tinynets.models.dropout import Dropout
 
     has_dropout = any(type(m) is Dropout for m in _net(compose(plan.cfg_overrides(model), workdir / model)).modules())
-    for name, extra in OPTIONS.items():
-        if name == "default" or (name == "nn.Dropout" and not has_dropout):
-            continue
-        ms = []
-        for r in range(plan.repeats):
-            cfg = compose(plan.cfg_overrides(model, extra), workdir / f"{model}-{name}-{r}")
-            ms.append(run_tinynets(cfg, plan.warmup, plan.steps, torch_dropout=name == "nn.Dropout"))
-            log.info("  %-8s %-20s repeat %d: %7.0f img/s", model, name, r + 1, ms[-1].img_per_s)
-        v = statistics.median(m.img_per_s for m in ms)
-        out[name] = {"img_per_s": round(v, 1), "vs_default": round(v / default_img_s, 3),
-                     "first_step_s": round(statistics.median(m.first_step_s for m in ms), 2),
-                     "overrides": list(extra)}
-    return out
+    names = [n for n in OPTIONS if (n != "nn.Dropout" or has_dropout) and n not in plan.skip_options]
+    runs: dict[str, list[Measurement]] = {n: [] for n in names}
+    for r in range(plan.repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            cfg = compose(plan.cfg_overrides(model, OPTIONS[name]), workdir / f"{model}-{name}-{r}")
+            runs[name].append(run_tinynets(cfg, plan.warmup, plan.steps, torch_dropout=name == "nn.Dropout"))
+            log.info("  %-8s %-20s repeat %d: %7.0f img/s", model, name, r + 1, runs[name][-1].img_per_s)
+    med = {n: statistics.median(m.img_per_s for m in ms) for n, ms in runs.items()}
+    return {n: {"img_per_s": round(med[n], 1), "vs_default": round(med[n] / med["default"], 3),
+                "first_step_s": round(statistics.median(m.first_step_s for m in runs[n]), 2),
+                "repeats_img_per_s": [round(m.img_per_s, 1) for m in runs[n]],
+                "overrides": list(OPTIONS[n])} for n in names}
 
 
 def _net(cfg):
@@ -460,7 +478,11 @@ def _net(cfg):
     return instantiate(cfg.model.net)
 
 
-def throughput(plan: Plan, quick: bool = False) -> dict[str, Any]:
+def _command(argv: Sequence[str] | None) -> str:
+    return "python -m tinynets.bench " + " ".join(sys.argv[1:] if argv is None else argv)
+
+
+def throughput(plan: Plan, quick: bool = False, argv: Sequence[str] | None = None) -> dict[str, Any]:
     import torch
 
     before = load_conditions()
@@ -468,7 +490,7 @@ def throughput(plan: Plan, quick: bool = False) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="tinynets-bench-") as tmp:
         models = {m: measure_model(plan, m, Path(tmp)) for m in plan.models}
     return {
-        "command": "python -m tinynets.bench " + " ".join(sys.argv[1:]),
+        "command": _command(argv),
         "quick": quick,
         "clock": os.environ.get("TINYNETS_BENCH_CLOCK", "wall"),
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -674,7 +696,8 @@ def timed_run(overrides: Sequence[str], run_dir: Path, target: float | None,
     }
 
 
-def fast(seeds: Sequence[int], overrides: Sequence[str], label: str, target: float | None) -> dict[str, Any]:
+def fast(seeds: Sequence[int], overrides: Sequence[str], label: str, target: float | None,
+         argv: Sequence[str] | None = None) -> dict[str, Any]:
     before = load_conditions()
     runs = {}
     for seed in seeds:
@@ -683,7 +706,7 @@ def fast(seeds: Sequence[int], overrides: Sequence[str], label: str, target: flo
         runs[str(seed)] = timed_run([*overrides, f"seed={seed}"], run_dir, target)
     times = [r["time_to_target_s"] for r in runs.values()]
     return {
-        "command": "python -m tinynets.bench " + " ".join(sys.argv[1:]),
+        "command": _command(argv),
         "train_command": "python train.py " + " ".join(overrides) + " seed=N",
         "label": label,
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -724,7 +747,7 @@ def render_fast(f: dict[str, Any]) -> list[str]:
 
 
 # -- start-up -------------------------------------------------------------------------------------
-def startup(repeats: int, data_dir: str) -> dict[str, Any]:
+def startup(repeats: int, data_dir: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
     """`python train.py --help` wall time, its heaviest imports, and command-to-first-step of a
     real training start (`experiment=fast`, stopped after one step)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -752,7 +775,7 @@ def startup(repeats: int, data_dir: str) -> dict[str, Any]:
         phases = probe_startup([*one_step, f"hydra.run.dir={Path(tmp) / 'probe'}"], env)
     run_imports = _top_imports(imp, 6)
     return {
-        "command": "python -m tinynets.bench " + " ".join(sys.argv[1:]),
+        "command": _command(argv),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "git": _git_rev(),
         "load": {"before": before, "after": load_conditions()},
@@ -909,12 +932,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.data_dir != str(ROOT / "data"):
             overrides = [*overrides, f"paths.data_dir={args.data_dir}"]
         target = None if args.no_target else 99.4
-        res = fast(args.seeds, overrides, args.label, target)
+        res = fast(args.seeds, overrides, args.label, target, argv)
         save(out, args.label, res)
         print("\n".join(render_fast(res)))
         return 0 if res["all_reached"] or target is None else 1
     if args.what == "startup":
-        res = startup(args.repeats, args.data_dir)
+        res = startup(args.repeats, args.data_dir, argv)
         save(out, "startup", res)
         print("\n".join(render_startup(res)))
         return 0
@@ -927,7 +950,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             plan.data_dir = _synthetic_data(Path(tmp))
             plan.overrides += ["data.verify=false"]
             plan.batch_size, plan.warmup, plan.steps, plan.repeats = 32, 2, 3, 1
-        res = throughput(plan, quick=args.quick)
+            plan.skip_options = ("compile",)  # minutes of compilation on a CPU
+        res = throughput(plan, quick=args.quick, argv=argv)
     results = save(out, "throughput", res)
     print(render(results))
     return 0
