@@ -763,7 +763,7 @@ def startup(repeats: int, data_dir: str, argv: Sequence[str] | None = None) -> d
     torch_in_help = any(line.rstrip().endswith("| torch") for line in imp.splitlines())
     first, walls = [], []
     one_step = ["experiment=fast", f"paths.data_dir={data_dir}", "+trainer.max_steps=1",
-                "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
+                "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"]
     with tempfile.TemporaryDirectory(prefix="tinynets-startup-") as tmp:
         for i in range(repeats):
             r = timed_run(one_step, Path(tmp) / str(i), target=None)
