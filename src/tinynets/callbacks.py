@@ -10,6 +10,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from tinynets.proc import seconds_since_start
+
 log = logging.getLogger("tinynets")
 
 EVAL_LABELS = {"test": "official 10k test set", "holdout": "holdout split of train"}
@@ -30,6 +32,13 @@ class History(Callback):
         self.verbose = verbose
         self.records: list[dict[str, Any]] = []
         self._t0 = 0.0
+        self.first_step_s: float | None = None  # from the command (process start) to the first step's end
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs, batch,
+                           batch_idx: int) -> None:
+        if self.first_step_s is None:
+            t = seconds_since_start()
+            self.first_step_s = None if t is None else round(t, 2)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0 = time.perf_counter()

@@ -77,6 +77,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.augment.translate": number(0, 0.5),
     "data.augment.scale": number(0, 0.5, hi_open=True),
     "channels_last": (lambda v: isinstance(v, bool), "true or false"),
+    "compile": (lambda v: isinstance(v, bool), "true or false"),
     "task": (lambda v: v in TASKS, "one of " + ", ".join(TASKS)),
     # experiment=backprop_sheet
     "iterations": (lambda v: _is_int(v) and 1 <= v <= XLSX_MAX_ITERATIONS,

@@ -234,7 +234,7 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
                     **trainer_kwargs)
 
     module = build(cfg.model, "model", model_name, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
-                   channels_last=cfg.channels_last)
+                   channels_last=cfg.channels_last, compile=cfg.get("compile", False))
     if plan.ckpt is not None:
         reliability.check_weights_fit(plan.ckpt, module, model_name, params, output_dir(cfg))
         log.info("Resuming from %s", plan.ckpt)
@@ -279,7 +279,7 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
 
     metrics = metrics_now(
         test_acc=test_acc, test_weights="best-on-holdout" if use_best else "final",
-        fit_s=round(fit_s, 2), wall_s=round(time.perf_counter() - t0, 2),
+        fit_s=round(fit_s, 2), wall_s=round(time.perf_counter() - t0, 2), first_step_s=history.first_step_s,
         resumed_from=str(plan.ckpt) if plan.ckpt else None,
         status="pruned" if pruned else "ok",
         **({"error": pruned} if pruned else {}),

@@ -153,8 +153,15 @@ class MNISTData(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         x, y = batch
-        x = x.unsqueeze(1).float().div_(255)
-        if self.trainer is not None and self.trainer.training:
-            x = random_affine(x, **self.augment)
-        return (x - MEAN) / STD, y
+        train = self.trainer is not None and self.trainer.training
+        return to_input(x, self.augment if train else None), y
+
+
+def to_input(x: torch.Tensor, augment: dict | None = None) -> torch.Tensor:
+    """uint8 images (N, 28, 28) -> normalised float (N, 1, 28, 28), augmented when `augment` is
+    given: tensor ops on x's device (the raw loop of `make bench` runs this same function)."""
+    x = x.unsqueeze(1).float().div_(255)
+    if augment:
+        x = random_affine(x, **augment)
+    return (x - MEAN) / STD
 
