@@ -20,7 +20,7 @@ from sweeps import cli_env, one_thread, read_csv, run_train, train_inprocess  # 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TESTS = Path(__file__).resolve().parent
-TIMINGS = ("seconds", "fit_s", "wall_s", "pid", "resumed_from", "overrides")
+TIMINGS = ("seconds", "fit_s", "wall_s", "first_step_s", "pid", "resumed_from", "overrides")
 
 
 def tiny(data: Path) -> tuple[str, ...]:
@@ -134,8 +134,8 @@ def test_a_checkpoint_whose_weights_do_not_fit_is_refused(tmp_path, tiny_mnist, 
     cfg = make_cfg(*tiny(tiny_mnist))
     ckpt = tmp_path / "other.ckpt"
     torch.save({"state_dict": {"net.c1.conv.weight": torch.zeros(3, 1, 3, 3)}, "callbacks": {}}, ckpt)
-    with pytest.raises(ResumeRefused, match=r"^model='deep_narrow' is not allowed: .*other.ckpt holds a checkpoint "
-                                            r"of other weights \(1 tensors\), this run builds 12,088 params"):
+    with pytest.raises(ResumeRefused, match=r"^model='slim' is not allowed: .*other.ckpt holds a checkpoint "
+                                            r"of other weights \(1 tensors\), this run builds 7,890 params"):
         _run(cfg, Plan(ckpt=ckpt))
 
 

@@ -306,7 +306,7 @@ def hparams_of(cfg: DictConfig, model_name: str, params: int) -> dict[str, Any]:
         "seed": cfg.seed,
         "optimizer": choice(cfg, "optimizer"),
         "scheduler": choice(cfg, "scheduler"),
-        "dropout": OmegaConf.select(cfg, "dropout.p"),
+        "dropout": OmegaConf.select(cfg, "dropout.rate"),
         "batch_size": OmegaConf.select(cfg, "data.batch_size"),
         "max_epochs": cfg.trainer.max_epochs,
         "rotation": OmegaConf.select(cfg, "data.augment.rotation"),
