@@ -1,0 +1,72 @@
+"""The results of record (`make reproduce` / `make report`) from fake run dirs: no training."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tinynets import results
+from tinynets.files import write_json
+
+FLAGS = {"uses_bn": True, "uses_dropout": True, "uses_gap": True, "uses_fc": False}
+
+
+def fake_run(runs, label: str, seed: int, accs: list[float], status: str = "ok", params: int = 7_890) -> None:
+    best = max(accs)
+    target = next((i + 1 for i, a in enumerate(accs) if a >= 99.4), None)
+    write_json(runs / label / f"seed{seed}" / "metrics.json", {
+        "status": status, "model": label, "params": params, "seed": seed, "overrides": [f"seed={seed}"],
+        "val_acc": accs, "best_val_acc": best, "best_epoch": accs.index(best) + 1, "target_epoch": target,
+        "test_acc": accs[-1], "epochs": len(accs), "eval_set": "test", "wall_s": 600.0 + seed,
+        "device": "cpu: test (1 threads)", "verdict": FLAGS})
+
+
+@pytest.fixture
+def dirs(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(results, "OUT", tmp_path / "out")
+    return tmp_path / "runs", tmp_path / "out"
+
+
+def test_report_tables_verdicts_and_pending_runs(dirs):
+    runs, out = dirs
+    for seed, accs in enumerate([[99.0, 99.45], [99.1, 99.41], [99.2, 99.5]]):
+        fake_run(runs, "slim", seed, accs)
+    fake_run(runs, "gap_fc", 0, [98.9, 99.3], params=19_629)
+    fake_run(runs, "gap_fc", 1, [98.9, 99.2], status="diverged", params=19_629)  # not ok: pending
+
+    assert results.report() == 0
+    data = json.loads((out / "results.json").read_text())
+    assert sorted((r["label"], r["seed"]) for r in data["runs"]) == [("gap_fc", 0), ("slim", 0), ("slim", 1),
+                                                                     ("slim", 2)]
+    slim = next(r for r in data["runs"] if r["label"] == "slim" and r["seed"] == 1)
+    assert slim["val_acc"] == [99.1, 99.41] and slim["target_epoch"] == 2 and slim["best_acc"] == 99.41
+    readme = (out / "README.md").read_text()
+    assert "| `slim` (ours, under 8k) | ours | 7,890 | yes / yes / yes / no | — | 3/3 | 99.45 ± 0.05% |" in readme
+    assert "- `slim`: reaches 99.4% in every run so far (seeds 0, 1, 2), mean best 99.45%." in readme
+    assert "- `gap_fc`: **does not hold**: 0 of 1 runs (seed 0) reach 99.4%, mean best 99.30%." in readme
+    assert "`gap_fc` seeds 1, 2" in readme and "`micro` seeds 0, 1, 2" in readme
+    assert (out / "curves.png").stat().st_size > 0
+
+
+def test_run_trains_only_what_is_missing_in_the_order_given(dirs, monkeypatch):
+    runs, _ = dirs
+    fake_run(runs, "slim", 0, [99.5])
+    started: list[list[str]] = []
+
+    class Done:
+        returncode = 0
+
+        def __init__(self, cmd, **kw):
+            started.append(cmd)
+
+        def poll(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Done)
+    assert results.run(["micro", "slim"], jobs=2, seeds=[0, 1]) == 0
+    got = [(c[2], c[3]) for c in started]
+    assert got == [("experiment=micro", "seed=0"), ("experiment=micro", "seed=1"), ("experiment=slim", "seed=1")]
+    assert results.run(["resnet"], jobs=1) == 2
