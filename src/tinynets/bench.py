@@ -366,7 +366,10 @@ class Plan:
     skip_options: tuple[str, ...] = ()
 
     def cfg_overrides(self, model: str, extra: Sequence[str] = ()) -> list[str]:
-        return [f"model={model}", f"data.batch_size={self.batch_size}", f"data.augment.rotation={self.rotation}",
+        # the model's own recipe where it has one (a write-up's optimizer, lr, dropout: what (a) ran),
+        # else the defaults' with this model; batch and rotation are the bench's either way
+        recipe = f"experiment={model}" if (CONF / "experiment" / f"{model}.yaml").exists() else f"model={model}"
+        return [recipe, f"data.batch_size={self.batch_size}", f"data.augment.rotation={self.rotation}",
                 f"paths.data_dir={self.data_dir}", *self.overrides, *extra]
 
 
@@ -561,7 +564,8 @@ def render(results: dict[str, Any]) -> str:
             f"{' **CPU-TIME CLOCK: (a) not comparable**' if results.get('clock', 'wall') != 'wall' else ''}.",
             f"Device: {first['device']}.",
             f"Load: {_load_line(results.get('load', {}))}.",
-            f"Setup: batch {s['batch_size']}, rotation +-{s['rotation_deg']:g} deg in all three pipelines, "
+            f"Setup: each model with its write-up's recipe (`experiment=<model>`: optimizer, lr, dropout), "
+            f"batch {s['batch_size']}, rotation +-{s['rotation_deg']:g} deg in all three pipelines, "
             f"{s['steps']} timed training steps after {s['warmup_steps']} warm-up steps, {s['repeats']} "
             f"repeats, {s['statistic']}" + (f", overrides {s['overrides']}" if s.get("overrides") else "") + ".",
             "",
