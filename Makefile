@@ -52,7 +52,7 @@ report: $(STAMP)
 	$(BIN)/python -m tinynets.results report
 
 # speed (experiments/bench/): throughput of the write-ups' pipeline, tinynets and a raw loop
-# side by side (~10 min on a 2-core CPU); time to 99.4% of experiment=fast (3 seeds); start-up
+# side by side (~15 min on a 2-core CPU); time to 99.4% of experiment=fast (3 seeds); start-up
 bench: data
 	$(BIN)/python -m tinynets.bench $(ARGS)
 

@@ -914,7 +914,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--rotation", type=float, default=7.0)
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-options", action="store_true", help="skip the options table")
     ap.add_argument("--data-dir", default=str(ROOT / "data"))
