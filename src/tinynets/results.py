@@ -143,8 +143,9 @@ def _record(entry: Entry, m: dict) -> dict:
 def _mean_std(xs: list[float]) -> str:
     if not xs:
         return "n/a"
-    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{statistics.mean(xs):.2f} ± {sd:.2f}"
+    if len(xs) == 1:  # no spread to speak of
+        return f"{xs[0]:.2f}"
+    return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs):.2f}"
 
 
 def _yn(v: bool) -> str:
