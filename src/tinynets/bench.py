@@ -47,6 +47,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tinynets.files import atomic_write, write_json
+
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
 OUT = ROOT / "experiments" / "bench"
@@ -510,13 +512,11 @@ def throughput(plan: Plan, quick: bool = False, argv: Sequence[str] | None = Non
 
 
 def _git_rev() -> str | None:
-    with contextlib.suppress(Exception):
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return rev + ("+dirty" if dirty else "") if rev else None
-    return None
+    """Short commit of the sources that ran, `+dirty` with local changes (see report.code_version)."""
+    from tinynets.report import code_version
+
+    v = code_version()
+    return v["commit"][:7] + ("+dirty" if v["dirty"] else "") if v["commit"] else None
 
 
 # -- results.json and README.md ----------------------------------------------------------------
@@ -530,8 +530,6 @@ def load_results(out: Path) -> dict[str, Any]:
 def save(out: Path, section: str, data: dict[str, Any]) -> dict[str, Any]:
     """Replace one section of results.json (throughput, fast, startup), keep the others, and
     regenerate README.md from the whole."""
-    from tinynets.report import write_json
-
     out.mkdir(parents=True, exist_ok=True)
     results = load_results(out)
     if section == "throughput":
@@ -539,7 +537,7 @@ def save(out: Path, section: str, data: dict[str, Any]) -> dict[str, Any]:
     else:
         results[section] = data
     write_json(out / "results.json", results)
-    (out / "README.md").write_text(render(results))
+    atomic_write(out / "README.md", render(results))
     return results
 
 
@@ -932,7 +930,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
 
     if args.what == "report":
-        (out / "README.md").write_text(render(load_results(out)))
+        atomic_write(out / "README.md", render(load_results(out)))
         print(out / "README.md")
         return 0
     if args.what == "fast":

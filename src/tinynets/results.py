@@ -67,6 +67,11 @@ def load(entry: Entry, seed: int) -> dict | None:
     return m if m is not None and m.get("status") == "ok" else None
 
 
+def complete(entry: Entry) -> dict[int, dict]:
+    """seed -> metrics of the entry's complete runs (each metrics.json read once)."""
+    return {s: m for s in entry.seeds if (m := load(entry, s)) is not None}
+
+
 def run(labels: list[str], jobs: int = 1, seeds: list[int] | None = None) -> int:
     """Train the missing runs, one process per run, `jobs` at a time (each with its share of the
     cores as torch threads). While `outputs/results/PAUSE` exists, no new run starts (so a
@@ -79,12 +84,12 @@ def run(labels: list[str], jobs: int = 1, seeds: list[int] | None = None) -> int
         print(f"error: unknown entries {unknown}; known: {list(by_label)}", file=sys.stderr)
         return 2
     chosen = [by_label[x] for x in labels] if labels else ENTRIES  # in the order given
+    done = {e.label: complete(e) for e in chosen}
     pending = [(e, s) for e in chosen for s in e.seeds
-               if (seeds is None or s in seeds) and load(e, s) is None]
+               if (seeds is None or s in seeds) and s not in done[e.label]]
     for e in chosen:
-        done = [s for s in e.seeds if load(e, s) is not None]
-        if done:
-            print(f"[{e.label}] seeds {done} complete, skipping", flush=True)
+        if done[e.label]:
+            print(f"[{e.label}] seeds {list(done[e.label])} complete, skipping", flush=True)
     threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
     env = {**os.environ, "OMP_NUM_THREADS": threads}
     running: list[tuple[str, float, subprocess.Popen]] = []
@@ -155,9 +160,10 @@ def _yn(v: bool) -> str:
 def report() -> int:
     runs, rows, curves, verdicts, pending = [], [], [], [], []
     for entry in ENTRIES:
-        recs = [_record(entry, m) for s in entry.seeds if (m := load(entry, s)) is not None]
+        ok = complete(entry)
+        recs = [_record(entry, m) for m in ok.values()]
         runs += recs
-        missing = [s for s in entry.seeds if load(entry, s) is None]
+        missing = [s for s in entry.seeds if s not in ok]
         if missing:
             pending.append(f"`{entry.label}` seed{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}")
         if not recs:
