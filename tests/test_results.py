@@ -70,3 +70,22 @@ def test_run_trains_only_what_is_missing_in_the_order_given(dirs, monkeypatch):
     got = [(c[2], c[3]) for c in started]
     assert got == [("experiment=micro", "seed=0"), ("experiment=micro", "seed=1"), ("experiment=slim", "seed=1")]
     assert results.run(["resnet"], jobs=1) == 2
+
+
+@pytest.mark.parametrize("entry", results.ENTRIES, ids=lambda e: e.label)
+def test_every_entry_composes_within_the_issues_epoch_budget(entry, make_cfg):
+    """A typo in an entry's overrides would only surface hours into `make reproduce`."""
+    cfg = make_cfg(*entry.overrides)
+    assert cfg.trainer.max_epochs <= 20
+    assert cfg.data.val_split == 0  # results of record evaluate every epoch on the official test set
+    if entry.writeup is None:  # ours: the bar is 99.4% within 15 epochs
+        assert cfg.trainer.max_epochs <= 15
+
+
+def test_entry_labels_are_unique_and_second_rows_name_their_change():
+    labels = [e.label for e in results.ENTRIES]
+    assert len(labels) == len(set(labels))
+    for e in results.ENTRIES:
+        base = e.overrides[0].removeprefix("experiment=")
+        if e.writeup and e.label != base:  # a second row: the write-up's experiment plus a stated change
+            assert len(e.overrides) > 1 and e.note, e.label
