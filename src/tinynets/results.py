@@ -40,6 +40,9 @@ class Entry:
     seeds: tuple[int, ...] = field(default=SEEDS)
 
 
+# slim's schedule, applied to a write-up's model (keeping its batch size and dropout)
+OURS = ("scheduler=onecycle", "lr=0.1", "data.augment.rotation=7.0", "trainer.max_epochs=15")
+
 ENTRIES: list[Entry] = [
     Entry("gap_fc", ("experiment=gap_fc",), "000", "99.41% (epoch 14 of 19)"),
     Entry("gap_conv", ("experiment=gap_conv",), "001", "99.41% (epoch 17)"),
@@ -47,16 +50,23 @@ ENTRIES: list[Entry] = [
     Entry("aggregator", ("experiment=aggregator",), "003", "n/a (write-up truncated)",
           "layers after the published table completed by us"),
     Entry("deep_narrow", ("experiment=deep_narrow",), "004", "99.49% (best of 20)"),
-    # second rows: a write-up's recipe that does not reach 99.4% here, with one change
+    # second rows: a write-up's recipe that does not reach 99.4% here, with the change that does.
+    # Rows that stop short of three seeds say why (a seed that already decides the verdict).
     Entry("gap_fc_rot7", ("experiment=gap_fc", "data.augment.rotation=7.0"), "000", "99.41% (epoch 14 of 19)",
-          "write-up 000's recipe + rotation +-7 deg"),
+          "write-up 000's recipe + rotation +-7 deg; one seed: it did not reach 99.4%", seeds=(0,)),
     Entry("gap_conv_rot7", ("experiment=gap_conv", "data.augment.rotation=7.0"), "001", "99.41% (epoch 17)",
-          "write-up 001's recipe + rotation +-7 deg"),
-    # the write-up's model and batch size with slim's schedule: OneCycle to lr 0.1, rotation +-7 deg, 15 epochs
-    *(Entry(f"{m}_onecycle", (f"experiment={m}", "scheduler=onecycle", "lr=0.1", "data.augment.rotation=7.0",
-                              "trainer.max_epochs=15"), w, c, f"write-up {w}'s model + OneCycle to 0.1, rotation +-7 deg, 15 epochs")
-      for m, w, c in (("gap_fc", "000", "99.41% (epoch 14 of 19)"), ("gap_conv", "001", "99.41% (epoch 17)"),
-                      ("aggregator", "003", "n/a (write-up truncated)"))),
+          "write-up 001's recipe + rotation +-7 deg; one seed: final epoch 99.19%, so `gap_conv_onecycle` "
+          "is the row of record", seeds=(0,)),
+    *(Entry(f"{m}_onecycle", (f"experiment={m}", *OURS), w, c,
+            f"write-up {w}'s model + OneCycle to 0.1, rotation +-7 deg, 15 epochs" + why, seeds=s)
+      for m, w, c, why, s in (
+          ("gap_fc", "000", "99.41% (epoch 14 of 19)",
+           "; two seeds: seed 1 missed (99.29%), so the row cannot hold in every seed", (0, 1)),
+          ("gap_conv", "001", "99.41% (epoch 17)", "", SEEDS),
+          ("aggregator", "003", "n/a (write-up truncated)", "", SEEDS))),
+    Entry("gap_fc_nodrop", ("experiment=gap_fc", *OURS, "dropout=none"), "000", "99.41% (epoch 14 of 19)",
+          "write-up 000's model + OneCycle to 0.1, rotation +-7 deg, 15 epochs, no Dropout2d "
+          "(with it, final train loss 0.023: it underfits)"),
     # ours: >= 99.4% within 15 epochs in every seed is the bar
     Entry("slim", ("experiment=slim",), None, "—", "ours, under 8k"),
     Entry("micro", ("experiment=micro",), None, "—", "ours, under 6k"),
