@@ -13,14 +13,17 @@ from tinynets.files import write_json
 FLAGS = {"uses_bn": True, "uses_dropout": True, "uses_gap": True, "uses_fc": False}
 
 
-def fake_run(runs, label: str, seed: int, accs: list[float], status: str = "ok", params: int = 7_890) -> None:
+def fake_run(runs, label: str, seed: int, accs: list[float], status: str = "ok", params: int = 7_890,
+             resumed: bool = False) -> None:
     best = max(accs)
     target = next((i + 1 for i, a in enumerate(accs) if a >= 99.4), None)
     write_json(runs / label / f"seed{seed}" / "metrics.json", {
         "status": status, "model": label, "params": params, "seed": seed, "overrides": [f"seed={seed}"],
         "val_acc": accs, "best_val_acc": best, "best_epoch": accs.index(best) + 1, "target_epoch": target,
         "test_acc": accs[-1], "epochs": len(accs), "eval_set": "test", "wall_s": 600.0 + seed,
-        "device": "cpu: test (1 threads)", "verdict": FLAGS})
+        "device": "cpu: test (1 threads)", "verdict": FLAGS,
+        "history": [{"epoch": i + 1, "val_acc": a, "seconds": 300.0} for i, a in enumerate(accs)],
+        "resumed_from": "checkpoints/last.ckpt" if resumed else None})
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def dirs(tmp_path, monkeypatch):
 def test_report_tables_verdicts_and_pending_runs(dirs):
     runs, out = dirs
     for seed, accs in enumerate([[99.0, 99.45], [99.1, 99.41], [99.2, 99.5]]):
-        fake_run(runs, "slim", seed, accs)
+        fake_run(runs, "slim", seed, accs, resumed=seed == 2)
     fake_run(runs, "gap_fc", 0, [98.9, 99.3], params=19_629)
     fake_run(runs, "gap_fc", 1, [98.9, 99.2], status="diverged", params=19_629)  # not ok: pending
 
@@ -43,6 +46,9 @@ def test_report_tables_verdicts_and_pending_runs(dirs):
                                                                      ("slim", 2)]
     slim = next(r for r in data["runs"] if r["label"] == "slim" and r["seed"] == 1)
     assert slim["val_acc"] == [99.1, 99.41] and slim["target_epoch"] == 2 and slim["best_acc"] == 99.41
+    # a run killed and resumed timed only its last process: its epochs' own times count instead
+    assert [(r["wall_s"], r["resumed"]) for r in data["runs"] if r["label"] == "slim"] == [
+        (600.0, False), (601.0, False), (600.0, True)]
     readme = (out / "README.md").read_text()
     assert "| `slim` (ours, under 8k) | ours | 7,890 | yes / yes / yes / no | — | 3/3 | 99.45 ± 0.05% |" in readme
     assert "- `slim`: reaches 99.4% in every run so far (seeds 0, 1, 2), mean best 99.45%." in readme

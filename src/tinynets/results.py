@@ -153,11 +153,20 @@ def _record(entry: Entry, m: dict) -> dict:
         "test_acc": m["test_acc"],
         "epochs": m["epochs"],
         "eval_set": m["eval_set"],
-        "wall_s": m["wall_s"],
+        "wall_s": _wall_s(m),
+        "resumed": m.get("resumed_from") is not None,
         "device": m["device"],
         "verdict": m["verdict"],
         "code": m.get("code"),
     }
+
+
+def _wall_s(m: dict) -> float:
+    """The run's wall time; a run killed and resumed only timed its last process, so it counts
+    its epochs' own times instead (each epoch's training and evaluation, as logged)."""
+    if m.get("resumed_from") is None:
+        return m["wall_s"]
+    return round(sum(e["seconds"] for e in m["history"]), 2)
 
 
 def _mean_std(xs: list[float]) -> str:
