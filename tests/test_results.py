@@ -95,3 +95,22 @@ def test_entry_labels_are_unique_and_second_rows_name_their_change():
         base = e.overrides[0].removeprefix("experiment=")
         if e.writeup and e.label != base:  # a second row: the write-up's experiment plus a stated change
             assert len(e.overrides) > 1 and e.note, e.label
+
+
+def test_row_of_record_is_the_first_row_of_a_writeup_that_holds_over_all_seeds():
+    stats = {
+        "gap_fc": (3, 1, 99.35),  # own recipe fails
+        "gap_fc_onecycle": (3, 3, 99.45),  # the first second row that holds
+        "gap_fc_onecycle_19ep": (3, 3, 99.50),  # holds too, but comes later
+        "gap_conv": (3, 3, 99.39),  # every run reaches, yet the mean is short
+        "gap_conv_onecycle": (2, 2, 99.50),  # holds so far, but a seed is missing
+        "transition": (3, 3, 99.43),  # own recipe holds
+        "deep_narrow": (2, 2, 99.48),
+    }
+    of_record, lines = results.rows_of_record(stats)
+    assert of_record == {"000": "gap_fc_onecycle", "001": None, "002": "transition", "003": None, "004": None}
+    assert lines[0] == ("- 000 (`gap_fc`): its own recipe does not (1 of 3 runs reach 99.4%, mean best 99.35%); "
+                        "`gap_fc_onecycle` holds, mean best 99.45%.")
+    assert lines[2] == "- 002 (`transition`): its own recipe holds, mean best 99.43%."
+    assert lines[3].endswith("its own recipe not run yet; no row holds over all seeds yet.")
+    assert "holds so far (2 of 3 seeds run)" in lines[4]
