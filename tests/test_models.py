@@ -13,7 +13,7 @@ from tinynets.summary import summarize
 
 # the write-ups' totals (001's table prints 36 for a 1x1 conv that has 136)
 EXPECTED = {"gap_fc": 19_629, "gap_conv": 10_066, "transition": 19_944, "aggregator": 16_926, "deep_narrow": 12_088,
-            "slim": 7_890, "micro": 5_552}
+            "slim": 7_890, "micro": 5_552, "nano": 4_948, "pico": 3_890}
 FLAGS = {  # BN, Dropout, GAP, FC
     "gap_fc": (True, True, True, True),
     "gap_conv": (True, True, True, False),
@@ -22,6 +22,8 @@ FLAGS = {  # BN, Dropout, GAP, FC
     "deep_narrow": (True, True, True, False),
     "slim": (True, True, True, False),
     "micro": (True, True, True, False),
+    "nano": (True, True, True, False),
+    "pico": (True, True, True, False),
 }
 
 

@@ -1,12 +1,12 @@
 """Results of record for MNIST under 20k parameters.
 
     python -m tinynets.results run [LABEL ...]   # train what is missing (make reproduce)
-    python -m tinynets.results report            # results.json + README.md + curves.png (make report)
+    python -m tinynets.results report            # results.json, README.md, curves.png, frontier.png (make report)
 
-Every entry is trained with seeds 0, 1, 2 on the official 10k test set as the per-epoch eval
-set, each as `python train.py <overrides> seed=N` into outputs/results/<label>/seed<N>/.
+The entries (conf/results.yaml) are trained with their seeds on the official 10k test set as the
+per-epoch eval set, each as `python train.py <overrides> seed=N` into outputs/results/<label>/seed<N>/.
 `run` skips runs whose metrics.json is complete, so an interrupted reproduction resumes.
-`report` reads those run dirs only: nothing in the tables is typed by hand.
+`report` reads those run dirs and the runs results.json already records: nothing is typed by hand.
 """
 
 from __future__ import annotations
@@ -16,16 +16,15 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from tinynets.files import atomic_write, read_metrics, write_json
+from tinynets.files import atomic_write, read_json, read_metrics, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "outputs" / "results"
 OUT = ROOT / "experiments" / "mnist_under_20k"
-SEEDS = (0, 1, 2)
-TARGET = 99.4
+SPEC = ROOT / "conf" / "results.yaml"  # the entries, their seeds, the write-ups' claims, public figures
 JOBS_NOTE = ("with `make reproduce`'s default of two runs at a time, one core each (a run alone with\n"
              "both cores is faster, but two at a time finish more runs per hour on a 2-core CPU).")
 
@@ -36,57 +35,21 @@ class Entry:
     overrides: tuple[str, ...]
     writeup: str | None = None  # file prefix in shared/seeds/
     note: str = ""
-    seeds: tuple[int, ...] = field(default=SEEDS)
+    seeds: tuple[int, ...] = (0, 1, 2)
 
 
-# each write-up's own claim, as it states it (every row on its model shows it)
-CLAIMED = {"000": "99.41% (epoch 14 of 19)", "001": "99.41% (epoch 17)", "002": "99.43%",
-           "003": "n/a (write-up truncated)", "004": "99.49% (best of 20)"}
+def _load_spec(path: Path = SPEC) -> tuple[list[Entry], tuple[int, ...], dict, list[dict], float]:
+    from omegaconf import OmegaConf
 
-# slim's schedule, applied to a write-up's model (keeping its batch size and dropout)
-OURS = ("scheduler=onecycle", "lr=0.1", "data.augment.rotation=7.0", "trainer.max_epochs=15")
-OURS_SAID = "OneCycle to 0.1, rotation +-7 deg"  # OURS[:3] in the notes' words
+    spec = OmegaConf.to_container(OmegaConf.load(path))
+    seeds = tuple(spec["seeds"])
+    entries = [Entry(e["label"], tuple(e["overrides"]), e.get("writeup"), e.get("note", ""),
+                     tuple(e.get("seeds", seeds))) for e in spec["entries"]]
+    target = float(OmegaConf.load(ROOT / "conf" / "train.yaml").target_acc)
+    return entries, seeds, spec["writeups"], spec["public"], target
 
-ENTRIES: list[Entry] = [
-    Entry("gap_fc", ("experiment=gap_fc",), "000"),
-    Entry("gap_conv", ("experiment=gap_conv",), "001"),
-    Entry("transition", ("experiment=transition",), "002"),
-    Entry("aggregator", ("experiment=aggregator",), "003",
-          "layers after the published table completed by us"),
-    Entry("deep_narrow", ("experiment=deep_narrow",), "004"),
-    # second rows: a write-up's recipe that does not reach 99.4% here, with the change that does.
-    # Rows that stop short of three seeds say why (a seed that already decides the verdict).
-    Entry("gap_fc_rot7", ("experiment=gap_fc", "data.augment.rotation=7.0"), "000",
-          "write-up 000's recipe + rotation +-7 deg; one seed: it did not reach 99.4%", seeds=(0,)),
-    Entry("gap_conv_rot7", ("experiment=gap_conv", "data.augment.rotation=7.0"), "001",
-          "write-up 001's recipe + rotation +-7 deg; one seed: final epoch 99.19%, so `gap_conv_onecycle` "
-          "is the row of record", seeds=(0,)),
-    *(Entry(f"{m}_onecycle", (f"experiment={m}", *OURS), w,
-            f"write-up {w}'s model + {OURS_SAID}, 15 epochs" + why, seeds=s)
-      for m, w, why, s in (
-          ("gap_fc", "000",
-           "; two seeds: seed 1 missed (99.29%), so the row cannot hold in every seed", (0, 1)),
-          ("gap_conv", "001", "", SEEDS),
-          ("transition", "002", "; its own recipe holds on the mean but seed 2 peaks at 99.36%", SEEDS),
-          ("aggregator", "003", "", SEEDS))),
-    Entry("gap_fc_nodrop", ("experiment=gap_fc", *OURS, "dropout=none"), "000",
-          f"write-up 000's model + {OURS_SAID}, 15 epochs, no Dropout2d; one seed: "
-          "worse than with it", seeds=(0,)),
-    Entry("gap_fc_onecycle_19ep", ("experiment=gap_fc", *OURS[:3]), "000",
-          f"write-up 000's recipe, its 19 epochs, + {OURS_SAID}"),
-    # ours: >= 99.4% within 15 epochs in every seed is the bar
-    Entry("slim", ("experiment=slim",), None, "ours, under 8k"),
-    Entry("micro", ("experiment=micro",), None, "ours, under 6k"),
-    Entry("micro_nodrop", ("experiment=micro", "dropout=none"), None,
-          "ours, under 6k, without Dropout2d (tried as micro's train loss ends above its test loss); "
-          "worse than with it"),
-    Entry("micro_b64", ("experiment=micro", "data.batch_size=64"), None,
-          "ours, under 6k, batch 64: twice the steps in the same 15 epochs; two seeds: "
-          "neither reaches 99.4%", seeds=(0, 1)),
-    Entry("micro_p10", ("experiment=micro", "dropout.p=0.1"), None,
-          "ours, under 6k, Dropout 0.1 (no Dropout was worse than 0.05); two seeds: neither reaches "
-          "99.4%", seeds=(0, 1)),
-]
+
+ENTRIES, SEEDS, WRITEUPS, PUBLIC, TARGET = _load_spec()
 
 
 def run_dir(entry: Entry, seed: int) -> Path:
@@ -185,6 +148,20 @@ def _wall_s(m: dict) -> float:
     return round(sum(e["seconds"] for e in m["history"]), 2)
 
 
+def records(entry: Entry, recorded: dict[tuple[str, int], dict]) -> list[dict]:
+    """The entry's runs, by seed: a complete run dir here, else the run results.json already
+    records for the same overrides (so a clone without the run dirs keeps the results of record)."""
+    out = []
+    fresh = complete(entry)
+    for seed in entry.seeds:
+        if seed in fresh:
+            out.append(_record(entry, fresh[seed]))
+        elif (old := recorded.get((entry.label, seed))) is not None \
+                and [o for o in old.get("overrides", []) if not o.startswith("seed=")] == list(entry.overrides):
+            out.append(old)
+    return out
+
+
 def _mean_std(xs: list[float]) -> str:
     if not xs:
         return "n/a"
@@ -197,60 +174,77 @@ def _yn(v: bool) -> str:
     return "yes" if v else "no"
 
 
-def _holds_so_far(stat: tuple[int, int, float]) -> bool:
-    """(runs, runs reaching the target, mean best): every run reaches it and so does the mean."""
-    return stat[1] == stat[0] and stat[2] >= TARGET
+@dataclass(frozen=True)
+class Stat:
+    runs: int  # complete runs
+    reached: int  # runs reaching the target
+    mean_best: float
+    seeds: int  # runs the entry asks for (at least the default seeds, for a row of record)
+
+    @property
+    def holds_so_far(self) -> bool:
+        """Every run reaches the target and so does the mean."""
+        return self.reached == self.runs and self.mean_best >= TARGET
+
+    @property
+    def holds(self) -> bool:
+        return self.runs == self.seeds and self.holds_so_far
 
 
-def _holds(stat: tuple[int, int, float] | None) -> bool:
-    return stat is not None and stat[0] == len(SEEDS) and _holds_so_far(stat)
-
-
-def rows_of_record(stats: dict[str, tuple[int, int, float]]) -> tuple[dict[str, str | None], list[str]]:
-    """For each write-up, the first of its rows (its own recipe first) that holds over all seeds."""
+def rows_of_record(stats: dict[str, Stat]) -> tuple[dict[str, str | None], list[str]]:
+    """For each write-up, the first of its rows (its own recipe first) that holds over all its seeds."""
     of_record: dict[str, str | None] = {}
     lines = []
     for w in dict.fromkeys(e.writeup for e in ENTRIES if e.writeup):
         own, *second = [e for e in ENTRIES if e.writeup == w]
-        best = next((e for e in (own, *second) if _holds(stats.get(e.label))), None)
+        best = next((e for e in (own, *second) if e.label in stats and stats[e.label].holds), None)
         of_record[w] = best.label if best else None
         head = f"- {w} (`{own.label}`): "
         if best is own:
-            lines.append(head + f"its own recipe holds, mean best {stats[own.label][2]:.2f}%.")
+            lines.append(head + f"its own recipe holds, mean best {stats[own.label].mean_best:.2f}%.")
             continue
         mine = stats.get(own.label)
-        said = (f"its own recipe does not ({mine[1]} of {mine[0]} runs reach {TARGET}%, mean best {mine[2]:.2f}%)"
-                if mine else "its own recipe not run yet")
-        if mine and _holds_so_far(mine):
-            said = f"its own recipe holds so far ({mine[0]} of {len(SEEDS)} seeds run)"
-        tail = (f"; `{best.label}` holds, mean best {stats[best.label][2]:.2f}%." if best
+        said = (f"its own recipe does not ({mine.reached} of {mine.runs} runs reach {TARGET}%, mean best "
+                f"{mine.mean_best:.2f}%)" if mine else "its own recipe not run yet")
+        if mine and mine.holds_so_far:
+            said = f"its own recipe holds so far ({mine.runs} of {mine.seeds} seeds run)"
+        tail = (f"; `{best.label}` holds, mean best {stats[best.label].mean_best:.2f}%." if best
                 else "; no row holds over all seeds yet.")
         lines.append(head + said + tail)
     return of_record, lines
 
 
+def _ours(entry: Entry) -> bool:
+    """One of our models with its own recipe (not a variant of it)."""
+    return entry.writeup is None and entry.overrides == (f"experiment={entry.label}",)
+
+
 def report() -> int:
-    runs, rows, curves, verdicts, pending = [], [], [], [], []
-    stats: dict[str, tuple[int, int, float]] = {}  # label -> (runs, runs reaching the target, mean best)
+    from tinynets import results_figures
+
+    recorded = {(r["label"], r["seed"]): r for r in (read_json(OUT / "results.json") or {}).get("runs", [])}
+    runs, rows, verdicts, pending = [], [], [], []
+    by_label: dict[str, list[dict]] = {}
+    stats: dict[str, Stat] = {}
     for entry in ENTRIES:
-        ok = complete(entry)
-        recs = [_record(entry, m) for m in ok.values()]
+        recs = records(entry, recorded)
         runs += recs
-        missing = [s for s in entry.seeds if s not in ok]
+        missing = [s for s in entry.seeds if s not in {r["seed"] for r in recs}]
         if missing:
             pending.append(f"`{entry.label}` seed{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}")
         if not recs:
             continue
+        by_label[entry.label] = recs
         v, n = recs[0]["verdict"], len(recs)
         reached = [r["target_epoch"] for r in recs if r["target_epoch"] is not None]
-        mean_best = statistics.mean(r["best_acc"] for r in recs)
-        stats[entry.label] = (n, len(reached), mean_best)
+        stat = stats[entry.label] = Stat(n, len(reached), statistics.mean(r["best_acc"] for r in recs),
+                                         max(len(entry.seeds), len(SEEDS)))
         rows.append("| " + " | ".join([
             f"`{entry.label}`" + (f" ({entry.note})" if entry.note else ""),
             entry.writeup or "ours",
             f"{recs[0]['params']:,}",
             " / ".join(_yn(v[k]) for k in ("uses_bn", "uses_dropout", "uses_gap", "uses_fc")),
-            CLAIMED.get(entry.writeup, "—"),
+            (WRITEUPS.get(entry.writeup) or {}).get("claimed", "—"),
             f"{n}/{len(entry.seeds)}",
             _mean_std([r["best_acc"] for r in recs]) + "%",
             ", ".join(str(r["best_epoch"]) for r in recs),
@@ -260,33 +254,45 @@ def report() -> int:
             f"{recs[0]['epochs']}",
             f"{statistics.median(r['wall_s'] for r in recs) / 60:.0f}",
         ]) + " |")
-        curves.append((entry.label, recs))
         seeds = f"seed{'s' if n > 1 else ''} {', '.join(str(r['seed']) for r in recs)}"
-        if _holds_so_far(stats[entry.label]):
+        if stat.holds_so_far:
             verdicts.append(f"- `{entry.label}`: reaches {TARGET}% in every run so far ({seeds}), "
-                            f"mean best {mean_best:.2f}%.")
+                            f"mean best {stat.mean_best:.2f}%.")
         else:
-            verdicts.append(f"- `{entry.label}`: **does not hold**: {len(reached)} of {n} runs ({seeds}) reach "
-                            f"{TARGET}%, mean best {mean_best:.2f}%.")
+            short = ", ".join(f"seed {r['seed']} {r['best_acc']:.2f}% ({TARGET - r['best_acc']:.2f} short)"
+                              for r in recs if r["target_epoch"] is None)
+            verdicts.append(f"- `{entry.label}`: **does not hold**: {stat.reached} of {n} runs ({seeds}) reach "
+                            f"{TARGET}%, mean best {stat.mean_best:.2f}%" + (f"; {short}." if short else "."))
 
     of_record, record_lines = rows_of_record(stats)
     OUT.mkdir(parents=True, exist_ok=True)
     write_json(OUT / "results.json", {"runs": runs, "pending": pending, "row_of_record": of_record})
-    _plot(curves, OUT / "curves.png")
+    ours = [e.label for e in ENTRIES if _ours(e) and e.label in by_label]
+    panels = [(f"write-up {w}", [x for x in dict.fromkeys(
+        [next(e.label for e in ENTRIES if e.writeup == w), rec]) if x in by_label])
+        for w, rec in of_record.items()] + [("ours", ours)]
+    results_figures.curves([(title, [(x, by_label[x]) for x in labels]) for title, labels in panels if labels],
+                           TARGET, OUT / "curves.png")
+    points = [(x, by_label[x]) for x in dict.fromkeys([*(v for v in of_record.values() if v), *ours])]
+    claimed = [(w, by_label[own][0]["params"], c["acc"]) for w, c in WRITEUPS.items()
+               if c.get("acc") is not None and (own := next(e.label for e in ENTRIES if e.writeup == w)) in by_label]
+    results_figures.frontier(points, claimed, PUBLIC, TARGET, OUT / "frontier.png")
     devices = sorted({r["device"] for r in runs})
     hours = sum(r["wall_s"] for r in runs) / 3600
     header = ("| model | write-up | params | BN / Dropout / GAP / FC | claimed | runs | best acc, mean ± std "
-              "| best epoch per seed | runs reaching 99.4% | epoch reaching 99.4% per seed "
+              f"| best epoch per seed | runs reaching {TARGET}% | epoch reaching {TARGET}% per seed "
               "| final acc, mean ± std | epochs | min per run |")
     sep = "|" + "---|" * (header.count("|") - 1)
     not_yet = ("Not run yet (`make reproduce` trains them; the table fills in on the next `make report`): "
                + "; ".join(pending) + ".") if pending else "Every run of every entry is complete."
     text = f"""# MNIST under 20k parameters: results of record
 
-Generated by `make report` from the run dirs of `make reproduce` (do not edit by hand).
+Generated by `make report` from the run dirs of `make reproduce` and the runs results.json
+already records (do not edit by hand; the entries and their seeds are `conf/results.yaml`).
 Every run: the official 10k MNIST test set evaluated after each epoch (the assignment's
-"validation"), seeds {", ".join(map(str, SEEDS))}; "best acc" is the best epoch's test accuracy
-(what the write-ups report), "final acc" the accuracy after the last epoch.
+"validation"); "runs" counts the seeds done of those the entry asks for (0, 1, 2, or 0-4);
+"best acc" is the best epoch's test accuracy (what the write-ups report), "final acc" the
+accuracy after the last epoch.
 {len(runs)} runs, {hours:.1f} h of training in all (each run's wall time, summed), on: {"; ".join(devices)}.
 "min per run" is the median wall time of one run, {JOBS_NOTE}
 
@@ -296,44 +302,25 @@ Every run: the official 10k MNIST test set evaluated after each epoch (the assig
 
 {chr(10).join(verdicts)}
 
-Per write-up, the row of record: its own recipe where that holds over all three seeds (every
+Per write-up, the row of record: its own recipe where that holds over all its seeds (every
 run reaching {TARGET}%, mean best >= {TARGET}%), else the first second row that does.
 
 {chr(10).join(record_lines)}
 
 {not_yet}
 
+![params against accuracy](frontier.png)
+
 ![test accuracy per epoch](curves.png)
 
 Per-run records (per-epoch accuracy, overrides, wall time, device): [results.json](results.json).
 Recipes: `conf/experiment/<model>.yaml`, each stating what its write-up says and what we chose
-where it is silent. Reproduce: `make reproduce` (skips runs already complete), then `make report`.
+where it is silent. Reproduce: `make reproduce` (skips runs already complete here), then `make report`.
 """
     atomic_write(OUT / "README.md", text)
     print(f"wrote {OUT / 'results.json'} ({len(runs)} runs, {len(pending)} entries with runs pending), "
-          "README.md, curves.png")
+          "README.md, curves.png, frontier.png")
     return 0
-
-
-def _plot(curves, path: Path) -> None:
-    from tinynets.plots import plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for label, recs in curves:
-        n = max(len(r["val_acc"]) for r in recs)
-        epochs = range(1, n + 1)
-        per_epoch = [[r["val_acc"][i] for r in recs if i < len(r["val_acc"])] for i in range(n)]
-        mean = [statistics.mean(v) for v in per_epoch]
-        line, = ax.plot(epochs, mean, label=f"{label} ({recs[0]['params']:,} p)")
-        ax.fill_between(epochs, [min(v) for v in per_epoch], [max(v) for v in per_epoch],
-                        color=line.get_color(), alpha=0.15)
-    ax.axhline(99.4, color="k", lw=0.8, ls="--")
-    ax.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(98.5, 99.8),
-           title="Official test set, mean of seeds (band: min-max)")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -342,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("run", help="train the missing runs")
     r.add_argument("labels", nargs="*", help=f"entries to run (default all): {[e.label for e in ENTRIES]}")
     r.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs torch threads)")
-    r.add_argument("--seeds", type=int, nargs="+", choices=SEEDS, help="only these seeds (default all)")
-    sub.add_parser("report", help="write results.json, README.md and curves.png")
+    r.add_argument("--seeds", type=int, nargs="+", help="only these of each entry's seeds (default all)")
+    sub.add_parser("report", help="write results.json, README.md, curves.png and frontier.png")
     args = ap.parse_args(argv)
     return run(args.labels, args.jobs, args.seeds) if args.cmd == "run" else report()
 
