@@ -34,7 +34,6 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -380,13 +379,9 @@ def device_name(device) -> str:
 
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"cpu: {model}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
+    from tinynets.proc import cpu_model
+
+    return f"cpu: {cpu_model()}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
 
 
 def _cpu_ticks() -> dict[int, tuple[int, str]]:

@@ -1,8 +1,10 @@
-"""How long this process has been running (for "from the command to the first training step")."""
+"""This process and its machine: how long the process has been running (for "from the command to
+the first training step") and the CPU model that every timing names."""
 
 from __future__ import annotations
 
 import os
+import platform
 import time
 
 
@@ -16,3 +18,15 @@ def seconds_since_start() -> float | None:
         return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, AttributeError):
         return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

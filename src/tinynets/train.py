@@ -38,7 +38,9 @@ def device_name(accelerator: str) -> str:
 
     if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name()}"
-    return f"cpu: {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+    from tinynets.proc import cpu_model
+
+    return f"cpu: {cpu_model()} ({torch.get_num_threads()} threads)"
 
 
 def output_dir(cfg: DictConfig) -> Path:
