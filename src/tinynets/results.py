@@ -38,18 +38,35 @@ class Entry:
     seeds: tuple[int, ...] = (0, 1, 2)
 
 
-def _load_spec(path: Path = SPEC) -> tuple[list[Entry], tuple[int, ...], dict, list[dict], float]:
+@dataclass(frozen=True)
+class Spec:
+    entries: list[Entry]  # results of record: the official test set after every epoch
+    screen: list[Entry]  # recipe screen on a holdout of train
+    seeds: tuple[int, ...]
+    writeups: dict  # write-up id -> {claimed, acc}
+    public: list[dict]  # published results: {params, acc, epochs}
+    ours: list[str]  # our rows drawn in the figures
+    target: float  # train.yaml's target_acc
+
+
+def load_spec(path: Path = SPEC) -> Spec:
     from omegaconf import OmegaConf
 
     spec = OmegaConf.to_container(OmegaConf.load(path))
     seeds = tuple(spec["seeds"])
-    entries = [Entry(e["label"], tuple(e["overrides"]), e.get("writeup"), e.get("note", ""),
-                     tuple(e.get("seeds", seeds))) for e in spec["entries"]]
-    target = float(OmegaConf.load(ROOT / "conf" / "train.yaml").target_acc)
-    return entries, seeds, spec["writeups"], spec["public"], target
+
+    def entries(key: str, default_seeds: tuple[int, ...]) -> list[Entry]:
+        return [Entry(e["label"], tuple(e["overrides"]), e.get("writeup"), e.get("note", ""),
+                      tuple(e.get("seeds", default_seeds))) for e in spec.get(key) or []]
+
+    return Spec(entries("entries", seeds), entries("screen", (0,)), seeds, spec["writeups"], spec["public"],
+                list(spec.get("ours") or []), float(OmegaConf.load(ROOT / "conf" / "train.yaml").target_acc))
 
 
-ENTRIES, SEEDS, WRITEUPS, PUBLIC, TARGET = _load_spec()
+_SPEC = load_spec()
+ENTRIES, SCREEN, SEEDS, WRITEUPS, PUBLIC, TARGET = (_SPEC.entries, _SPEC.screen, _SPEC.seeds, _SPEC.writeups,
+                                                    _SPEC.public, _SPEC.target)
+OURS = _SPEC.ours
 
 
 def run_dir(entry: Entry, seed: int) -> Path:
@@ -72,12 +89,12 @@ def run(labels: list[str], jobs: int = 1, seeds: list[int] | None = None) -> int
     benchmark can have a quiet machine)."""
     import os
 
-    by_label = {e.label: e for e in ENTRIES}
+    by_label = {e.label: e for e in ENTRIES + SCREEN}
     unknown = [x for x in labels if x not in by_label]
     if unknown:
         print(f"error: unknown entries {unknown}; known: {list(by_label)}", file=sys.stderr)
         return 2
-    chosen = [by_label[x] for x in labels] if labels else ENTRIES  # in the order given
+    chosen = [by_label[x] for x in labels] if labels else ENTRIES + SCREEN  # in the order given
     done = {e.label: complete(e) for e in chosen}
     pending = [(e, s) for e in chosen for s in e.seeds
                if (seeds is None or s in seeds) and s not in done[e.label]]
@@ -214,15 +231,11 @@ def rows_of_record(stats: dict[str, Stat]) -> tuple[dict[str, str | None], list[
     return of_record, lines
 
 
-def _ours(entry: Entry) -> bool:
-    """One of our models with its own recipe (not a variant of it)."""
-    return entry.writeup is None and entry.overrides == (f"experiment={entry.label}",)
-
-
 def report() -> int:
     from tinynets import results_figures
 
-    recorded = {(r["label"], r["seed"]): r for r in (read_json(OUT / "results.json") or {}).get("runs", [])}
+    old = read_json(OUT / "results.json") or {}
+    recorded = {(r["label"], r["seed"]): r for r in old.get("runs", []) + old.get("screen", [])}
     runs, rows, verdicts, pending = [], [], [], []
     by_label: dict[str, list[dict]] = {}
     stats: dict[str, Stat] = {}
@@ -266,8 +279,10 @@ def report() -> int:
 
     of_record, record_lines = rows_of_record(stats)
     OUT.mkdir(parents=True, exist_ok=True)
-    write_json(OUT / "results.json", {"runs": runs, "pending": pending, "row_of_record": of_record})
-    ours = [e.label for e in ENTRIES if _ours(e) and e.label in by_label]
+    screen = [r for e in SCREEN for r in records(e, recorded)]
+    write_json(OUT / "results.json", {"runs": runs, "pending": pending, "row_of_record": of_record,
+                                      "screen": screen})
+    ours = [x for x in OURS if x in by_label]
     panels = [(f"write-up {w}", [x for x in dict.fromkeys(
         [next(e.label for e in ENTRIES if e.writeup == w), rec]) if x in by_label])
         for w, rec in of_record.items()] + [("ours", ours)]
@@ -309,6 +324,8 @@ run reaching {TARGET}%, mean best >= {TARGET}%), else the first second row that 
 
 {not_yet}
 
+{_screen_table(screen)}
+
 ![params against accuracy](frontier.png)
 
 ![test accuracy per epoch](curves.png)
@@ -321,6 +338,23 @@ where it is silent. Reproduce: `make reproduce` (skips runs already complete her
     print(f"wrote {OUT / 'results.json'} ({len(runs)} runs, {len(pending)} entries with runs pending), "
           "README.md, curves.png, frontier.png")
     return 0
+
+
+def _screen_table(screen: list[dict]) -> str:
+    """The holdout screen: what each run changed, and its best accuracy on the holdout only."""
+    if not screen:
+        return ""
+    shared = [o for o in screen[0]["overrides"]
+              if not o.startswith("seed=") and all(o in r["overrides"] for r in screen)]
+    lines = [f"## Recipe screen on a holdout (chooses recipes; the test set plays no part)\n",
+             f"One run each (seed 0), `{' '.join(shared)}`: 5,000 training images held out and "
+             "evaluated after every epoch.\n",
+             "| run | params | change | best holdout acc | best epoch | min |", "|---|---|---|---|---|---|"]
+    for r in screen:
+        change = " ".join(o for o in r["overrides"] if o not in shared and not o.startswith("seed=")) or "—"
+        lines.append(f"| `{r['label']}` | {r['params']:,} | `{change}` | {r['best_acc']:.2f}% | {r['best_epoch']} "
+                     f"| {r['wall_s'] / 60:.0f} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,9 @@ def _per_epoch(recs: list[dict]) -> tuple[range, list[float], list[float], list[
 
 def curves(panels: list[tuple[str, list[tuple[str, list[dict]]]]], target: float, path: Path) -> None:
     """One panel per write-up (its own recipe against its row of record) and one for our models:
-    per entry the mean test accuracy per epoch over its seeds, with a min-max band."""
+    per entry the mean test accuracy per epoch over its seeds, with a min-max band. No panels: no figure."""
+    if not panels:
+        return
     cols = 3
     rows = (len(panels) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), sharey=True, squeeze=False)

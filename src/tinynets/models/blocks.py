@@ -25,10 +25,12 @@ def conv_block(
     bn: bool = True,
     dropout: float = 0.0,
     dropout2d: bool = False,
+    groups: int = 1,
 ) -> nn.Sequential:
-    """conv(k x k) -> ReLU -> BN -> Dropout; `relu`, `bn` and `dropout` (p=0) can be left out."""
+    """conv(k x k) -> ReLU -> BN -> Dropout; `relu`, `bn` and `dropout` (p=0) can be left out.
+    `groups=c_in` makes the conv depthwise (one k x k filter per channel)."""
     layers: OrderedDict[str, nn.Module] = OrderedDict(
-        conv=nn.Conv2d(c_in, c_out, k, padding=padding, bias=bias)
+        conv=nn.Conv2d(c_in, c_out, k, padding=padding, bias=bias, groups=groups)
     )
     if relu:
         layers["relu"] = nn.ReLU()
