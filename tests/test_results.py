@@ -129,16 +129,19 @@ def test_every_screen_entry_composes_and_never_evaluates_on_the_test_set(entry, 
 
 def test_screen_table_shows_the_change_and_no_test_accuracy(dirs):
     runs, out = dirs
-    e = results.SCREEN[1]
-    write_json(runs / e.label / "seed0" / "metrics.json", {
-        "status": "ok", "model": "nano", "params": 4948, "seed": 0, "overrides": [*e.overrides, "seed=0"],
-        "val_acc": [99.0, 99.26], "best_val_acc": 99.26, "best_epoch": 2, "target_epoch": None, "test_acc": 99.5,
-        "epochs": 2, "eval_set": "holdout", "wall_s": 300.0, "device": "cpu: test", "verdict": FLAGS})
+    for e in results.SCREEN[:2]:  # screen_micro, screen_nano: they differ in `model=`
+        write_json(runs / e.label / "seed0" / "metrics.json", {
+            "status": "ok", "model": "nano", "params": 4948, "seed": 0, "overrides": [*e.overrides, "seed=0"],
+            "val_acc": [99.0, 99.26], "best_val_acc": 99.26, "best_epoch": 2, "target_epoch": None,
+            "test_acc": 99.5, "epochs": 2, "eval_set": "holdout", "wall_s": 300.0, "device": "cpu: test",
+            "verdict": FLAGS})
     assert results.report() == 0
     readme = (out / "README.md").read_text()
-    assert f"| `{e.label}` | 4,948 | `model=nano` | 99.26% | 2 | 5 |" in readme
+    assert "| `screen_nano` | 4,948 | `model=nano` | 99.26% | 2 | 5 |" in readme
+    assert "`experiment=micro data.val_split=5000 logger=none`: 5,000 training images held out" in readme
     assert "99.50" not in readme  # the screen never shows the test set
-    assert [r["label"] for r in json.loads((out / "results.json").read_text())["screen"]] == [e.label]
+    got = [r["label"] for r in json.loads((out / "results.json").read_text())["screen"]]
+    assert got == ["screen_micro", "screen_nano"]
 
 
 def test_entry_labels_are_unique_and_second_rows_name_their_change():
