@@ -166,33 +166,38 @@ def nano(dropout: float = 0.05) -> Net:
     return _squeeze_net(8, 8, 12, 8, 10, 12, 12, dropout)
 
 
-def pico(dropout: float = 0.05) -> Net:
-    """Ours, under 4k: 3,890 params. slim's layout with widths 6-8-10, squeeze 8, 8-10-12."""
-    return _squeeze_net(6, 8, 10, 8, 8, 10, 12, dropout)
-
-
 def _separable(c_in: int, c_out: int, dropout: float) -> dict[str, nn.Module]:
     """A depthwise 3x3 conv (c_in filters of 9 weights) then a 1x1 conv to c_out, BN after."""
     return dict(dw=conv_block(c_in, c_in, groups=c_in, relu=False, bn=False),
                 pw=conv_block(c_in, c_out, k=1, dropout=dropout))
 
 
-def sep(dropout: float = 0.05) -> Net:
-    """Ours, under 5k with depthwise-separable convs after the first pool: 4,608 params. RF 22
-    at the last conv, GAP over 4x4."""
+def _sep_net(width: int, dropout: float) -> Net:
+    """Our separable layout: two 3x3 convs (8, 16 channels), max-pool, four depthwise-separable
+    blocks of `width` channels (RF 22 at the last, 4x4), GAP -> 1x1 conv to 10. No bias."""
     b = dict(dropout=dropout)
     return Net(
         c1=conv_block(1, 8, **b),  # 8x26x26       72 + 16
         c2=conv_block(8, 16, **b),  # 16x24x24  1,152 + 32
         pool1=nn.MaxPool2d(2),  # 16x12x12
-        **{f"s3_{k}": m for k, m in _separable(16, 24, dropout).items()},  # 24x10x10  144 + 384 + 48
-        **{f"s4_{k}": m for k, m in _separable(24, 24, dropout).items()},  # 24x8x8    216 + 576 + 48
-        **{f"s5_{k}": m for k, m in _separable(24, 24, dropout).items()},  # 24x6x6    216 + 576 + 48
-        **{f"s6_{k}": m for k, m in _separable(24, 24, dropout).items()},  # 24x4x4    216 + 576 + 48
-        gap=nn.AdaptiveAvgPool2d(1),  # 24x1x1
-        head=conv_block(24, 10, k=1, relu=False, bn=False),  # 10x1x1  240
+        **{f"s3_{k}": m for k, m in _separable(16, width, dropout).items()},  # w x 10x10  16*9 + 16*w + 2w
+        **{f"s4_{k}": m for k, m in _separable(width, width, dropout).items()},  # w x 8x8  w*9 + w*w + 2w
+        **{f"s5_{k}": m for k, m in _separable(width, width, dropout).items()},  # w x 6x6
+        **{f"s6_{k}": m for k, m in _separable(width, width, dropout).items()},  # w x 4x4
+        gap=nn.AdaptiveAvgPool2d(1),  # w x 1x1
+        head=conv_block(width, 10, k=1, relu=False, bn=False),  # 10x1x1  10w
         flat=nn.Flatten(),
     )
+
+
+def sep(dropout: float = 0.05) -> Net:
+    """Ours, under 5k: 4,608 params. The separable layout, 24 channels."""
+    return _sep_net(24, dropout)
+
+
+def sep_wide(dropout: float = 0.05) -> Net:
+    """Ours, under 6k: 5,476 params. The separable layout, 28 channels."""
+    return _sep_net(28, dropout)
 
 
 def vgg_lite(dropout: float = 0.05) -> Net:
