@@ -58,3 +58,18 @@ def test_resume_refuses_it(tmp_path, evil_run, tiny_mnist):
                                    "or resume=false")
     assert not marker.exists()
     assert not (run_dir / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("module", ["tinynets.export", "tinynets.predict"])
+def test_export_and_predict_refuse_it(tmp_path, evil_run, module):
+    from PIL import Image
+
+    run_dir, marker = evil_run
+    Image.new("L", (28, 28), 0).save(tmp_path / "img.png")
+    args = [str(run_dir)] + ([str(tmp_path / "img.png")] if module.endswith("predict") else [])
+    done = run_cli("-m", module, *args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr == (f"error: RUN_DIR={str(run_dir)!r} is not allowed: {run_dir / 'checkpoints' / 'best.ckpt'} "
+                           "carries a pickled object, not plain weights (it names exec): refused, nothing in it was "
+                           "run\n")
+    assert not marker.exists() and not (run_dir / "model.onnx").exists()

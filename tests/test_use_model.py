@@ -122,3 +122,49 @@ def test_predict_prints_digit_and_top3(digits_run, tmp_path):
     done = run_cli("-m", "tinynets.predict", str(run_dir), str(tmp_path / "odd.jpg"))
     assert done.returncode == 0, done.stderr[-3000:]
     assert re.fullmatch(r".*odd\.jpg: \d  \(top 3: \d 0\.\d{3}, \d 0\.\d{3}, \d 0\.\d{3}\)\n", done.stdout)
+
+
+@pytest.fixture(scope="module")
+def sheet_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("sheet") / "run"
+    done = run_cli("train.py", "experiment=backprop_sheet", "iterations=3", f"hydra.run.dir={run_dir}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    return run_dir
+
+
+def test_bad_input_is_one_line_exit_2_nothing_written(digits_run, sheet_run, tmp_path, capsys):
+    from tinynets import export, predict
+
+    run_dir, _ = digits_run
+    (tmp_path / "notes.png").write_text("not a picture")
+    Image.new("RGB", (64, 48), (250, 250, 250)).save(tmp_path / "blank.png")
+    Image.fromarray(read_idx(raw_dir(digits_run[1]) / "t10k-images-idx3-ubyte", 1)[0]).save(tmp_path / "ok.png")
+    (tmp_path / "empty").mkdir()
+    no_ckpt, missing = tmp_path / "empty", tmp_path / "nope"
+    hint = "pass the dir of a trained MNIST run (python train.py ... prints 'Run dir: <dir>')"
+    cases = [
+        (predict, [run_dir, tmp_path / "ok.png", tmp_path / "notes.png"],
+         f"IMAGE='{tmp_path / 'notes.png'}' is not allowed: it is not an image PIL can read: a PNG or JPG of one digit"),
+        (predict, [run_dir, tmp_path / "blank.png"],
+         f"IMAGE='{tmp_path / 'blank.png'}' is not allowed: it is blank: no ink differs from the background by "
+         "15% of the range (one digit, dark on light or light on dark)"),
+        (predict, [run_dir, tmp_path / "gone.png"], f"IMAGE='{tmp_path / 'gone.png'}' is not allowed: no such file"),
+        (predict, [no_ckpt, tmp_path / "ok.png"], f"RUN_DIR='{no_ckpt}' is not allowed: it holds no checkpoint "
+                                                  f"(checkpoints/best.ckpt or last.ckpt): {hint}"),
+        (predict, [sheet_run, tmp_path / "ok.png"], f"RUN_DIR='{sheet_run}' is not allowed: it is a backprop-sheet "
+                                                    f"run (experiment=backprop_sheet): it has no image model; {hint}"),
+        (export, [missing], f"RUN_DIR='{missing}' is not allowed: no such directory"),
+        (export, [sheet_run], f"RUN_DIR='{sheet_run}' is not allowed: it is a backprop-sheet run "
+                              f"(experiment=backprop_sheet): it has no image model; {hint}"),
+        (export, [run_dir, "--format", "tflite"], "--format='tflite' is not allowed: one of onnx, torchscript"),
+    ]
+    for module, args, message in cases:
+        before = sorted(p.name for p in run_dir.iterdir())
+        code = module.main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        assert (code, out, err) == (2, "", f"error: {message}\n"), args
+        assert sorted(p.name for p in run_dir.iterdir()) == before  # nothing written, no temp file left
+    code = export.main([str(run_dir), "--data-dir", str(no_ckpt)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: --data-dir='{no_ckpt}' is not allowed: it holds no readable MNIST "
+                                        "test set") and err.count("\n") == 1
