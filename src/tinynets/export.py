@@ -59,15 +59,25 @@ def _compare(runtime: str, run_model, trained: Trained, x: torch.Tensor, y: torc
 
 
 def export_onnx(trained: Trained, path: Path) -> None:
+    import logging
     import warnings
 
     example = torch.rand(2, 1, 28, 28)
     batch = torch.export.Dim("batch", min=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(trained.model, (example,), input_names=["pixels"], output_names=["logits"],
-                                    dynamic_shapes={"pixels": {0: batch}}, opset_version=OPSET, dynamo=True,
-                                    external_data=False, verbose=False)
+    # the exporter's optimizer passes report each step at INFO (a notebook's logging would show them)
+    quiet = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx")]
+    levels = [lg.level for lg in quiet]
+    for lg in quiet:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(trained.model, (example,), input_names=["pixels"], output_names=["logits"],
+                                        dynamic_shapes={"pixels": {0: batch}}, opset_version=OPSET, dynamo=True,
+                                        external_data=False, verbose=False)
+    finally:
+        for lg, level in zip(quiet, levels):
+            lg.setLevel(level)
     program.save(str(path), external_data=False)
 
 
