@@ -155,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     except CheckFailed as e:
         print(f"error: the export was not written: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # the run dir cannot be written (read-only, full)
+        print(f"error: RUN_DIR={args.run_dir!r} is not allowed: {FILES.get(args.format)} cannot be written there "
+              f"({e.strerror or e})", file=sys.stderr)
+        return 2
     print(f"wrote {out}: input 'pixels' N x 1 x 28 x 28 in [0, 1] (ink bright, as MNIST), dynamic batch, "
           f"MNIST normalisation inside; output 'logits' N x 10")
     print(result.line())
