@@ -168,3 +168,19 @@ def test_bad_input_is_one_line_exit_2_nothing_written(digits_run, sheet_run, tmp
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"error: --data-dir='{no_ckpt}' is not allowed: it holds no readable MNIST "
                                         "test set") and err.count("\n") == 1
+
+
+def test_an_export_that_fails_its_check_is_not_written(digits_run, tmp_path, monkeypatch, capsys):
+    """The check runs on the temporary file: failing it leaves no model file and exits 1."""
+    import shutil
+
+    from tinynets import export
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(digits_run[0], run_dir, ignore=shutil.ignore_patterns("model.*"))
+    monkeypatch.setattr(export, "TOLERANCE", -1.0)  # no exported model can be that exact
+    code = export.main([str(run_dir), "--data-dir", str(digits_run[1]), "--n", "16"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.startswith("error: the export was not written: check on 16 MNIST test images: ")
+    assert err.rstrip().endswith("FAILED") and err.count("\n") == 1
+    assert not [p for p in run_dir.iterdir() if "model." in p.name]
