@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import time
 
-import pytest
+import nbformat  # the dev extra installs it (and nbclient, ipykernel): missing is a failure, not a skip
 
 from conftest import ROOT
 
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
-nbformat = pytest.importorskip("nbformat")
 
 
 def test_stored_without_outputs():
