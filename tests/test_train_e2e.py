@@ -35,12 +35,27 @@ def test_train_debug_fast_end_to_end(tmp_path, tiny_mnist):
     assert m["test_acc"] == pytest.approx(m["best_val_acc"])  # eval set = test set, final weights
     assert (run_dir / ".hydra" / "config.yaml").exists()
     assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
+    # what a run's checkpoint carries loads with weights_only=True (plain data: resume, export, predict)
+    import torch
+
+    for ckpt in (run_dir / "checkpoints").iterdir():
+        state = torch.load(ckpt, weights_only=True)
+        assert state["callbacks"]["History"]["records"][0]["train_acc"] is not None
+    # curves.png: a whole PNG, with the epoch's train and eval numbers behind it
+    from PIL import Image
+
+    with Image.open(run_dir / "curves.png") as im:
+        assert im.format == "PNG" and im.width > 600
+    assert 0 <= m["history"][0]["train_acc"] <= 100
+    assert not list(run_dir.glob(".curves.png.*"))  # no temp file left behind
+    # one TensorBoard event file for the whole run (fit, test and the final HPARAMS metrics)
+    assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1
 
     # TensorBoard's own reader: scalars, the HPARAMS session, and the two figures
     mux = EventMultiplexer().AddRunsFromDirectory(str(run_dir))
     mux.Reload()
     tags = mux.Runs()["."]
-    assert {"train/loss", "val/loss", "val/acc", "lr", "hp/best_val_acc", "hp/test_acc", "hp/params"} <= set(tags["scalars"])
+    assert {"train/loss", "train/acc", "val/loss", "val/acc", "lr", "hp/best_val_acc", "hp/test_acc", "hp/params"} <= set(tags["scalars"])
     assert {"test/confusion_matrix", "test/misclassified"} <= set(tags["images"])
     assert mux.Scalars(".", "hp/params")[-1].value == 19_629
     assert mux.Scalars(".", "val/acc")[-1].value == pytest.approx(m["best_val_acc"], abs=1e-4)

@@ -1,5 +1,5 @@
-"""Lightning callbacks of ours: the per-epoch history (printed in the write-ups' style) and
-the end-of-run TensorBoard figures."""
+"""Lightning callbacks of ours: the per-epoch history (printed in the write-ups' style), the
+run's curves.png (rewritten every epoch) and the end-of-run TensorBoard figures."""
 
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ class History(Callback):
         rec = {
             "epoch": trainer.current_epoch + 1,
             "train_loss": _float(m, "train/loss"),
+            "train_acc": _float(m, "train/acc"),
             "val_loss": _float(m, "val/loss"),
             "val_acc": _float(m, "val/acc"),
             "val_correct": correct,
@@ -73,6 +74,24 @@ class History(Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.records = list(state_dict["records"])
+
+
+class Curves(Callback):
+    """`curves.png` in the run dir: train and eval loss and accuracy per epoch (two panels, the
+    `target_acc` line), rewritten atomically at every epoch end from `history`'s records, so a
+    killed run keeps its curves up to its last finished epoch (and a resumed one goes on)."""
+
+    def __init__(self, path, history: History, target_acc: float | None = None) -> None:
+        self.path, self.history, self.target_acc = path, history, target_acc
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or not self.history.records:
+            return
+        from tinynets import plots
+
+        eval_set = getattr(trainer.datamodule, "eval_set", "val")
+        plots.save(plots.curves(self.history.records, self.target_acc, EVAL_LABELS.get(eval_set, eval_set)),
+                   self.path)
 
 
 class TestFigures(Callback):

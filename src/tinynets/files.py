@@ -1,5 +1,6 @@
-"""Writing results so that a reader never sees half a file: every output of tinynets goes
-through `atomic_path` (a temp file beside the target, renamed onto it only when complete)."""
+"""Files in and out: every output of tinynets goes through `atomic_path` (a temp file beside the
+target, renamed onto it only when complete), and every checkpoint is read by `load_checkpoint`
+(`torch.load(weights_only=True)`: plain data only, a pickled object is refused, never run)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,33 @@ def read_json(path: str | os.PathLike) -> dict[str, Any] | None:
 
 def read_metrics(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     return read_json(Path(run_dir) / "metrics.json")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or that carries something besides plain data; `str(e)`
+    is one line naming the file."""
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """A checkpoint's contents, unpickled with `weights_only=True`: tensors, numbers, strings,
+    lists and dicts only. Whatever else it carries (a class, a function: what a malicious file
+    would use to run code) is refused before any of it is called."""
+    import pickle
+
+    import torch
+
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        import re
+
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        what = f"it names {found.group(1)}" if found else " ".join(str(e).split())[:120]
+        raise CheckpointError(f"{path} carries a pickled object, not plain weights ({what}): refused, "
+                              "nothing in it was run") from None
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear line
+        raise CheckpointError(f"{path} cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:200]})") \
+            from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path} is not a Lightning checkpoint (it holds a {type(data).__name__}, not a dict)")
+    return data

@@ -1,4 +1,5 @@
-"""Matplotlib figures (Agg backend: no display needed)."""
+"""Matplotlib figures of a run (Agg backend: no display needed): per-epoch curves, confusion
+matrix, misclassified digits; `save` writes one atomically."""
 
 from __future__ import annotations
 
@@ -9,6 +10,49 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from tinynets.data.mnist import MEAN, STD  # noqa: E402
+from tinynets.files import atomic_path  # noqa: E402
+
+
+def save(fig: plt.Figure, path, dpi: int = 110) -> None:
+    """PNG at `path`, whole or absent (atomic), and the figure closed."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+
+
+def curves(records: list[dict], target_acc: float | None = None, eval_label: str = "val") -> plt.Figure:
+    """Loss (left) and accuracy (right) per epoch, train and eval, from History's records; the
+    target accuracy as a dashed line."""
+    epochs = [r["epoch"] for r in records]
+
+    def series(key):
+        pts = [(e, r.get(key)) for e, r in zip(epochs, records) if r.get(key) is not None]
+        return [p[0] for p in pts], [p[1] for p in pts]
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, what in ((ax_loss, "loss"), (ax_acc, "acc")):
+        for key, label, style in ((f"train_{what}", "train (augmented, dropout on)", "o-"),
+                                  (f"val_{what}", eval_label, "s-")):
+            x, y = series(key)
+            if x:
+                ax.plot(x, y, style, ms=3.5, lw=1.6, label=label)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    ax_loss.set(ylabel="cross-entropy loss", title="Loss")
+    ax_acc.set(ylabel="accuracy (%)", title="Accuracy")
+    if target_acc is not None:
+        ax_acc.axhline(target_acc, color="crimson", ls="--", lw=1, label=f"target {target_acc:g}%")
+    best = max((r["val_acc"] for r in records if r.get("val_acc") is not None), default=None)
+    if best is not None:
+        ax_acc.set_title(f"Accuracy (best {eval_label}: {best:.2f}%)", fontsize=10)
+    for ax in (ax_loss, ax_acc):
+        ax.set_xlim(0.5, max(epochs[-1], 2) + 0.5)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def confusion_matrix(cm: torch.Tensor) -> plt.Figure:

@@ -87,13 +87,12 @@ class Plan:
 
 def checkpoint_identity(ckpt: Path) -> tuple[dict[str, Any], dict[str, tuple[int, ...]]]:
     """RunIdentity's state and the weights' shapes of a Lightning checkpoint."""
-    import torch
+    from tinynets.files import CheckpointError, load_checkpoint
 
     try:
-        data = torch.load(ckpt, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same clear line
-        raise ResumeRefused("resume", True, f"{ckpt} cannot be read ({type(e).__name__}: "
-                          f"{' '.join(str(e).split())[:200]}): delete it, or resume=false") from None
+        data = load_checkpoint(ckpt)
+    except CheckpointError as e:
+        raise ResumeRefused("resume", True, f"{e}: delete it, or resume=false") from None
     identity = next((v for k, v in (data.get("callbacks") or {}).items() if str(k).startswith("RunIdentity")), {})
     shapes = {k: tuple(v.shape) for k, v in (data.get("state_dict") or {}).items() if hasattr(v, "shape")}
     return identity or {}, shapes

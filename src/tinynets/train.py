@@ -211,6 +211,7 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
     from tinynets.callbacks import History
     from tinynets.models.zoo import WRITEUPS
     from tinynets.report import code_version, run_metrics, verdict_block, write_json
+    from tinynets.tb import close_loggers
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build(cfg.data, "data", choice(cfg, "data"))
@@ -223,8 +224,11 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
                  for k, c in cfg.get("callbacks", {}).items() if c] + [history]
     from tinynets.run_callbacks import DivergenceGuard, EpochSeed, OptunaPruning, RunIdentity
 
+    from tinynets.callbacks import Curves
+
     callbacks += [EpochSeed(cfg.seed), DivergenceGuard(),
-                  RunIdentity(model_name, params, task_overrides(), output_dir(cfg))]
+                  RunIdentity(model_name, params, task_overrides(), output_dir(cfg)),
+                  Curves(output_dir(cfg) / "curves.png", history, cfg.target_acc)]
     pruning = None
     if trial is not None:
         pruning = OptunaPruning(trial)
@@ -261,7 +265,9 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
             world_size=trainer.world_size, host=platform.node(), pid=os.getpid(), code=code, **extra)
 
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(plan.ckpt) if plan.ckpt else None)
+        # weights_only: Lightning unpickles plain data only (our checkpoints hold nothing else)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(plan.ckpt) if plan.ckpt else None,
+                    weights_only=True)
     except Diverged as e:
         log.error("error: %s", e)
         if trainer.is_global_zero:
@@ -276,7 +282,8 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
     pruned = pruning.reason if pruning is not None else None
     test_acc = None
     if not pruned:  # a pruned trial is not worth a test pass
-        test = trainer.test(module, datamodule=datamodule, ckpt_path="best" if use_best else None, verbose=False)
+        test = trainer.test(module, datamodule=datamodule, ckpt_path="best" if use_best else None,
+                            verbose=False, weights_only=True)
         test_acc = float(test[0]["test/acc"]) if test else None
 
     metrics = metrics_now(
@@ -289,7 +296,7 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
     for lg in loggers:
         lg.log_metrics({"hp/best_val_acc": metrics["best_val_acc"] or 0.0, "hp/test_acc": test_acc or 0.0,
                         "hp/params": float(params)}, step=trainer.global_step)
-        lg.finalize("success")
+    close_loggers(loggers)
     if trainer.is_global_zero:
         write_json(output_dir(cfg) / "metrics.json", metrics)
         if pruned:

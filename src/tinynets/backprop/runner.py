@@ -76,6 +76,9 @@ def run_sheet(cfg: DictConfig) -> float:
     except GradientMismatch as e:
         fail(f"{e}\nstopped: fix the derivation in tinynets/backprop/tiny.py (model.check_autograd=false "
              "skips this check)", code=3)
+    from tinynets.tb import close_loggers
+
+    close_loggers(loggers)
     rows = module.rows
     if len(rows) != iterations + 1:
         raise RuntimeError(f"expected {iterations + 1} sheet rows, got {len(rows)}: the run was cut short")

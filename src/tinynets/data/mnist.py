@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterator
 import lightning as L
 import torch
 
+from tinynets.data import MEAN, STD
 from tinynets.data.augment import random_affine
 from tinynets.data.prepare import DataError, check_idx_files, prepare_mnist, raw_dir
 
 log = logging.getLogger(__name__)
 
-MEAN, STD = 0.1307, 0.3081
 SPLIT_SEED = 12345  # the holdout split is fixed, whatever the training seed
 
 

@@ -63,6 +63,24 @@ def idx_bytes(array) -> bytes:
     return header + array.astype("uint8").tobytes()
 
 
+def read_idx(path: str | os.PathLike, count: int | None = None):
+    """The uint8 array in an IDX file (images N x rows x cols, labels N); the first `count` items only
+    when given. Raises DataError when the file is not a uint8 IDX file."""
+    import numpy as np
+
+    with open(path, "rb") as f:
+        magic = f.read(4)
+        if len(magic) < 4 or magic[:3] != b"\0\0\x08" or not 1 <= magic[3] <= 3:
+            raise DataError(f"{path} is not a uint8 IDX file")
+        dims = list(struct.unpack(f">{magic[3]}I", f.read(4 * magic[3])))
+        if count is not None:
+            dims[0] = min(dims[0], count)
+        data = np.frombuffer(f.read(math.prod(dims)), dtype=np.uint8)
+    if data.size != math.prod(dims):
+        raise DataError(f"{path} is truncated")
+    return data.reshape(dims)
+
+
 def md5sum(path: Path) -> str:
     h = hashlib.md5()
     with open(path, "rb") as f:
