@@ -14,7 +14,7 @@ from tinynets.summary import summarize
 # the write-ups' totals (001's table prints 36 for a 1x1 conv that has 136)
 EXPECTED = {"gap_fc": 19_629, "gap_conv": 10_066, "transition": 19_944, "aggregator": 16_926, "deep_narrow": 12_088,
             "slim": 7_890, "micro": 5_552, "nano": 4_948,
-            "sep": 4_608, "sep_wide": 5_476}
+            "sep": 4_608, "sep_wide": 5_476, "sep_narrow": 3_836}
 FLAGS = {  # BN, Dropout, GAP, FC
     "gap_fc": (True, True, True, True),
     "gap_conv": (True, True, True, False),
@@ -26,6 +26,7 @@ FLAGS = {  # BN, Dropout, GAP, FC
     "nano": (True, True, True, False),
     "sep": (True, True, True, False),
     "sep_wide": (True, True, True, False),
+    "sep_narrow": (True, True, True, False),
 }
 
 
