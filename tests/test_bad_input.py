@@ -16,7 +16,7 @@ CASES = {
     "dropout.p=-0.1": "dropout.p=-0.1 is not allowed: must be a number in [0, 1)",
     "trainer.max_epochs=0": "trainer.max_epochs=0 is not allowed: must be an integer >= 1",
     "data.batch_size=-8": "data.batch_size=-8 is not allowed: must be an integer >= 1",
-    "max_params=5000": "model='slim' is not allowed: it has 7,890 params, over max_params=5000",
+    "max_params=4000": "model='sep' is not allowed: it has 4,608 params, over max_params=4000",
 }
 
 

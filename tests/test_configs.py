@@ -85,18 +85,19 @@ def test_dropout_group_reaches_every_layer(make_cfg):
 
 
 def test_the_defaults_are_our_best_recipe_and_write_up_recipes_do_not_inherit_it(make_cfg):
-    """`python train.py` trains experiment=slim's recipe; a write-up's experiment replaces every
+    """`python train.py` trains experiment=sep's recipe; a write-up's experiment replaces every
     part of it (no rotation, its own scheduler, lr, dropout and epochs)."""
     keys = ("model.net._target_", "optimizer._target_", "scheduler.fn._target_", "lr", "dropout.rate",
-            "data.batch_size", "data.augment.rotation", "trainer.max_epochs")
+            "data.batch_size", "data.augment.rotation", "data.augment.translate", "data.augment.scale",
+            "trainer.max_epochs")
     from omegaconf import OmegaConf
 
     def pick(cfg):
         return {k: OmegaConf.select(cfg, k) for k in keys}
 
-    assert pick(make_cfg()) == pick(make_cfg("experiment=slim"))
-    assert pick(make_cfg())["model.net._target_"].endswith(".slim")
+    assert pick(make_cfg()) == pick(make_cfg("experiment=sep"))
+    assert pick(make_cfg())["model.net._target_"].endswith(".sep")
     for name in ("gap_fc", "gap_conv", "transition", "aggregator", "deep_narrow"):
         cfg = make_cfg(f"experiment={name}")
-        assert cfg.data.augment.rotation == 0.0, name
+        assert cfg.data.augment.rotation == cfg.data.augment.translate == cfg.data.augment.scale == 0.0, name
         assert OmegaConf.select(cfg, "scheduler.fn._target_") != "torch.optim.lr_scheduler.OneCycleLR", name

@@ -135,8 +135,8 @@ def test_a_checkpoint_whose_weights_do_not_fit_is_refused(tmp_path, tiny_mnist, 
     cfg = make_cfg(*tiny(tiny_mnist))
     ckpt = tmp_path / "other.ckpt"
     torch.save({"state_dict": {"net.c1.conv.weight": torch.zeros(3, 1, 3, 3)}, "callbacks": {}}, ckpt)
-    with pytest.raises(ResumeRefused, match=r"^model='slim' is not allowed: .*other.ckpt holds a checkpoint "
-                                            r"of other weights \(1 tensors\), this run builds 7,890 params"):
+    with pytest.raises(ResumeRefused, match=r"^model='sep' is not allowed: .*other.ckpt holds a checkpoint "
+                                            r"of other weights \(1 tensors\), this run builds 4,608 params"):
         _run(cfg, Plan(ckpt=ckpt))
 
 
