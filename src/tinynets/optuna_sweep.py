@@ -142,13 +142,12 @@ class OptunaSweep:
                                    "choose another study_name or storage"))
 
     # ------------------------------------------------------------------ the study
-    def sampler(self, space, count, grid: bool, constraints):
+    def sampler(self, space, count, grid: bool):
         from hydra.utils import instantiate
 
         from tinynets.search_space import BudgetSampler
 
         conf = self.conf.sampler
-        seed = conf.get("seed")
         if grid:
             from optuna.distributions import CategoricalDistribution
 
@@ -157,16 +156,10 @@ class OptunaSweep:
                 refuse(ConfigError(f"hydra.sweeper.params.{bad[0]}", "(an interval)",
                                    "the grid sampler needs choice(...) or range(...) for every parameter"))
             return instantiate(conf, search_space={k: d.choices for k, d in space.items()}), None
-        takes_constraints = conf._target_.rsplit(".", 1)[-1] in ("TPESampler", "NSGAIISampler", "NSGAIIISampler",
-                                                                 "GPSampler")
-
-        def make(s):
-            extra = {"constraints_func": constraints} if takes_constraints and constraints else {}
-            return instantiate(conf, seed=s, **extra)
-
         max_params = OmegaConf.select(self.config, "max_params", default=None)
         draws = int(self.conf.get("budget_draws", 0) or 0)
-        budget = BudgetSampler(make, seed, space, count, max_params if draws else None, draws)
+        budget = BudgetSampler(lambda s: instantiate(conf, seed=s), conf.get("seed"), space, count,
+                               max_params if draws else None, draws)
         return budget, budget
 
     def open_study(self, storage_url, directions, signature, sampler, pruner):
@@ -227,13 +220,8 @@ class OptunaSweep:
         count = ParamCounter(task_cfg, fixed)
         self.check_budget(space, count)
         max_params = OmegaConf.select(self.config, "max_params", default=None)
-
-        def constraints(t):
-            n = t.user_attrs.get("params")
-            return (float(n) - float(max_params),) if isinstance(n, int) and isinstance(max_params, int) else (0.0,)
-
         grid = str(self.conf.sampler._target_).endswith("GridSampler")
-        sampler, budget = self.sampler(space, count, grid, constraints)
+        sampler, budget = self.sampler(space, count, grid)
         import optuna
         from hydra.utils import instantiate
 
@@ -262,7 +250,7 @@ class OptunaSweep:
             self.job_idx += len(returns)
             raised = []
             for trial, ret in zip(trials, returns):
-                state, values, error = self.outcome(trial, ret, objectives)
+                state, values, error = self.outcome(trial, ret, objectives, max_params)
                 study.tell(trial, values=values, state=state)
                 log.info("trial %d: %s%s", trial.number, state.name.lower(),
                          f" {', '.join(f'{v:g}' for v in values)}" if values else "")
@@ -276,8 +264,9 @@ class OptunaSweep:
                      max_params)
         self.write_results(study, objectives)
 
-    def outcome(self, trial, ret, objectives: dict[str, str]):
-        """(state, values, exception) of a finished job; its params, dir and model go to the trial."""
+    def outcome(self, trial, ret, objectives: dict[str, str], max_params: Any = None):
+        """(state, values, exception) of a finished job; its params (and, as Optuna's constraint,
+        how far over max_params it is: > 0 is infeasible), dir and model go to the trial."""
         from optuna.trial import TrialState
 
         m = job_metrics(ret)
@@ -289,6 +278,8 @@ class OptunaSweep:
             return TrialState.FAIL, None, None
         if isinstance(m.get("params"), int):
             trial.set_user_attr("params", m["params"])
+            if isinstance(max_params, int):
+                trial.set_constraint("over_max_params", m["params"] - max_params)
         trial.set_user_attr("job_dir", str(ret.hydra_cfg.hydra.runtime.output_dir))
         status = m.get("status")
         if status != "ok":

@@ -38,7 +38,8 @@ def front_rows(study, objectives: dict[str, str]) -> tuple[list[str], list[dict[
     order = [n for n in (SIZE, ACC) if n in names] + [n for n in names if n not in (SIZE, ACC)]
     front = sorted(study.best_trials, key=lambda t: (t.values[names.index(order[0])], t.number))
     keys = list(dict.fromkeys(k for t in front for k in t.params))
-    rows = [{"trial": t.number, **{n: t.values[names.index(n)] for n in order}, **t.params} for t in front]
+    rows = [{"trial": t.number, **{n: t.values[names.index(n)] for n in order},
+             **{k: fmt(v) if isinstance(v, bool) else v for k, v in t.params.items()}} for t in front]
     for r in rows:
         if SIZE in r and float(r[SIZE]).is_integer():
             r[SIZE] = int(r[SIZE])
@@ -61,7 +62,7 @@ def write_md(path: Path, sweep_dir: Path, study, header, rows, objectives: dict[
     lines = [f"# Pareto front: {sweep_dir}", "",
              f"Study `{study.study_name}`: {len(study.trials)} trials ({states[TrialState.COMPLETE]} complete, "
              f"{states[TrialState.PRUNED]} pruned, {states[TrialState.FAIL]} failed); {goals}. "
-             f"{len(rows)} trials on the front: no other trial is at least as good in every objective and "
+             f"{len(rows)} trial{'s' if len(rows) != 1 else ''} on the front: no other trial is at least as good in every objective and "
              "better in one. Plot: `pareto.png`. Each front trial's model is a drop-in file "
              "`front/trial=N.yaml` for `conf/model/`.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

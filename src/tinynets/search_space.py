@@ -136,8 +136,9 @@ class BudgetSampler(BaseSampler):
     trial gets the base sampler's distribution restricted to the budget. The base sampler is made
     afresh per trial with seed + trial number (reproducible, and processes sharing a study do
     not repeat each other's draws). A sample still over budget after `draws` tries is trained
-    by no one: its job prunes it and records its count, and the base sampler's
-    `constraints_func` (params - max_params <= 0) teaches TPE / NSGA-II where the budget ends."""
+    by no one: its job prunes it and records its count, and the sweeper sets the trial's Optuna
+    constraint (params - max_params, > 0: infeasible), from which TPE / NSGA-II learn where the
+    budget ends and which keeps it off the Pareto front."""
 
     def __init__(self, make: Callable[[int | None], BaseSampler], seed: int | None, space: dict[str, Any],
                  count: Callable[[dict[str, Any]], int | None], max_params: int | None, draws: int) -> None:

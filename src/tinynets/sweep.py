@@ -5,7 +5,9 @@ reads what each job left in its dir (`metrics.json`; a job that left none is rep
 killed or still running) and writes at the sweep root:
 
 - `leaderboard.csv` and `leaderboard.md`: one row per job, sorted by the objective (ok jobs
-  first, then pruned, diverged and failed ones, each with its reason);
+  first, then pruned, diverged and failed ones, each with its reason); each override that
+  differs between jobs (a sampled value of a search) is a column, and the .md says the
+  overrides every job shares once, above the table;
 - `leaderboard_seeds.csv` (and a section of the .md): jobs that differ only in `seed`, as mean
   and standard deviation, when some configuration ran with more than one seed;
 - `curves.png`: the per-epoch curve (`curve`, e.g. `val_acc`) of every job on one figure;
@@ -165,15 +167,47 @@ def _status_text(r: dict[str, Any]) -> str:
     return r["status"] + (f": {r['reason']}" if r["reason"] else "")
 
 
+def split_overrides(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """(overrides every job has, keys whose value differs between jobs), in first-seen order.
+    `optuna_trial` is in neither: the job column (trial=N) names it."""
+    values: list[dict[str, str]] = []
+    for r in rows:
+        kv = {}
+        for o in r["overrides"]:
+            key, _, value = o.partition("=")
+            if key.lstrip("+~") != "optuna_trial":
+                kv[key.lstrip("+")] = value
+        values.append(kv)
+    keys = list(dict.fromkeys(k for kv in values for k in kv))
+    varying = [k for k in keys if len({kv.get(k) for kv in values}) > 1]
+    shared = [f"{k}={values[0][k]}" for k in keys if k not in varying]
+    r0 = rows[0]["overrides"] if rows else []
+    shared = [next((o for o in r0 if o.lstrip("+") == s), s) for s in shared]  # as written (`~x`, `++x`)
+    return shared, varying
+
+
 def table(rows: list[dict[str, Any]], objective: str, columns: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
-    """Header and raw cells; columns that no job has are left out."""
+    """Header and raw cells: each override that differs between jobs is a column (the ones every
+    job shares are said once, above the table: `split_overrides`); columns no job has are left out."""
     cols = [c for c in columns if c != objective and any(c in r["metrics"] for r in rows)]
-    header = ["rank", "job", "overrides", "status", objective, *cols]
+    _, varying = split_overrides(rows)
+    header = ["rank", "job", *varying, "status", objective, *cols]
     cells = []
     for r in rows:
+        kv = {o.partition("=")[0].lstrip("+"): o.partition("=")[2] for o in r["overrides"]}
         vals = [verdict_text(r["metrics"].get(c)) if c == "verdict" else r["metrics"].get(c) for c in cols]
-        cells.append([r["rank"], r["job"], " ".join(r["overrides"]), _status_text(r), r["objective"], *vals])
+        cells.append([r["rank"], r["job"], *(kv.get(k) for k in varying), _status_text(r), r["objective"], *vals])
     return header, cells
+
+
+def _fmt_value(v: Any) -> str:
+    """An override's value for reading: sampled floats to 4 significant digits (the csv keeps them exact)."""
+    if isinstance(v, str) and "." in v:
+        try:
+            return f"{float(v):.4g}"
+        except ValueError:
+            pass
+    return _fmt(v)
 
 
 def write_csv(path: Path, header: list[str], cells: list[list[Any]]) -> None:
@@ -189,14 +223,17 @@ def markdown(sweep_dir: Path, rows, header, cells, groups, objective: str, direc
         return s.replace("|", "\\|")
 
     n_failed = sum(r["status"] in FAILED for r in rows)
+    shared, varying = split_overrides(rows)
     lines = [f"# Leaderboard: {sweep_dir}", "",
+             *([f"Every job: `{' '.join(shared)}`", ""] if shared else []),
              f"{len(rows)} jobs ({sum(r['status'] == 'ok' for r in rows)} ok, "
              f"{sum(r['status'] == 'pruned' for r in rows)} pruned, {n_failed} failed), "
              f"sorted by `{objective}` ({direction}). Curves: `curves.png`. "
              f"TensorBoard: `tensorboard --logdir {sweep_dir}` (HPARAMS tab).", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in cells:
-        lines.append("| " + " | ".join(esc(_fmt(v, k)) for k, v in zip(header, row)) + " |")
+        lines.append("| " + " | ".join(esc(_fmt_value(v) if k in varying else _fmt(v, k))
+                                       for k, v in zip(header, row)) + " |")
     if groups:
         stat_cols = [k.removesuffix("_mean") for k in groups[0] if k.endswith("_mean")]
         lines += ["", "## Seeds: mean ± std over the ok jobs of each configuration", "",
