@@ -25,7 +25,7 @@ class SamplerConfig:
 @dataclass
 class TPESamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.TPESampler"
-    n_startup_trials: int = 10
+    n_startup_trials: int = 5    # random draws (within the budget) before TPE models; searches here run 10-20 trials
     n_ei_candidates: int = 24
     multivariate: bool = True
     constant_liar: bool = False  # true: parallel trials avoid proposing what is already running
