@@ -218,7 +218,8 @@ def test_grid_over_budget_and_failed_trials(tmp_path, tiny_mnist):
         assert t.state == TrialState.FAIL and metrics(sweep, t.number)["status"] == "failed"
     rows = {r["job"]: r for r in read_csv(sweep / "leaderboard.csv")}
     assert rows[f"trial={over.number}"]["status"].startswith("pruned: over max_params (")
-    assert rows[f"trial={by[8, 'bogus'].number}"]["status"].startswith("failed: model=")
+    assert rows[f"trial={by[8, 'bogus'].number}"]["status"] == ("failed: model.net.head='bogus' is not allowed: "
+                                                          "must be one of gap_conv, gap_fc")
 
 
 def test_the_pruner_stops_a_weak_trial(tmp_path, tiny_mnist):

@@ -91,8 +91,6 @@ class OptunaSweep:
         lines = [f"{k}={v}" for k, v in params.items()] + list(arguments)
         space, fixed = parse_overrides(lines)
         for key in space:
-            if key in fixed:  # the command line fixes a searched key: it is not searched
-                continue
             if key.startswith("+"):
                 continue
             node = OmegaConf.select(self.config, key.lstrip("~"), default=ConfigError, throw_on_missing=False)
@@ -100,7 +98,7 @@ class OptunaSweep:
                 source = f"hydra.sweeper.params.{key}" if key in params else key
                 refuse(ConfigError(source, str(params.get(key, "")) or "(a sweep)",
                                    f"{key} is not a key of the config (a typo? to add a new key: +{key}=...)"))
-        return {k: d for k, d in space.items() if k not in fixed}, fixed
+        return space, fixed
 
     def check_budget(self, space, count) -> None:
         from tinynets.search_space import override_value, smallest
@@ -173,8 +171,12 @@ class OptunaSweep:
             study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
                                         directions=directions, load_if_exists=True)
         self.check_study(study, storage_url, directions, signature)
-        if study.metric_names is None:
-            study.set_metric_names(list(signature["objectives"]))
+        if study.metric_names is None:  # the dashboard shows the metrics' names
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(list(signature["objectives"]))
         return study
 
     def requeue_interrupted(self, study) -> int:
@@ -251,7 +253,11 @@ class OptunaSweep:
             raised = []
             for trial, ret in zip(trials, returns):
                 state, values, error = self.outcome(trial, ret, objectives, max_params)
-                study.tell(trial, values=values, state=state)
+                try:
+                    study.tell(trial, values=values, state=state)
+                except RuntimeError as e:  # GridSampler calls study.stop() once the grid is done: the
+                    if "Study.stop" not in str(e):  # trial is stored; we stop by the grid's size ourselves
+                        raise
                 log.info("trial %d: %s%s", trial.number, state.name.lower(),
                          f" {', '.join(f'{v:g}' for v in values)}" if values else "")
                 if error is not None:

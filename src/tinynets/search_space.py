@@ -18,7 +18,8 @@ log = logging.getLogger("tinynets.search")
 
 
 def parse_overrides(arguments: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """(distributions of the sweep overrides, fixed `key=value` overrides), keys as written."""
+    """(distributions of the sweep overrides, fixed `key=value` overrides), keys as written; a key
+    given again (the command line after the yaml's params) takes its last value."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep, Transformer
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
@@ -27,6 +28,8 @@ def parse_overrides(arguments: list[str]) -> tuple[dict[str, Any], dict[str, str
     fixed: dict[str, str] = {}
     for o in OverridesParser.create().parse_overrides(arguments):
         key = o.get_key_element()
+        space.pop(key, None)
+        fixed.pop(key, None)
         if not o.is_sweep_override():
             fixed[key] = o.get_value_element_as_str()
             continue
