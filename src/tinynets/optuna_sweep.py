@@ -90,13 +90,14 @@ class OptunaSweep:
         params = self.conf.get("params") or {}
         lines = [f"{k}={v}" for k, v in params.items()] + list(arguments)
         space, fixed = parse_overrides(lines)
+        texts = {k.partition("=")[0]: k.partition("=")[2] for k in lines}  # the last one of a key wins
         for key in space:
             if key.startswith("+"):
                 continue
             node = OmegaConf.select(self.config, key.lstrip("~"), default=ConfigError, throw_on_missing=False)
             if node is ConfigError:
-                source = f"hydra.sweeper.params.{key}" if key in params else key
-                refuse(ConfigError(source, str(params.get(key, "")) or "(a sweep)",
+                from_cli = any(a.partition("=")[0] == key for a in arguments)
+                refuse(ConfigError(key if from_cli else f"hydra.sweeper.params.{key}", texts.get(key),
                                    f"{key} is not a key of the config (a typo? to add a new key: +{key}=...)"))
         return space, fixed
 
