@@ -91,12 +91,20 @@ def plot(path: Path, study, objectives: dict[str, str], front: list, max_params:
     fig, ax = plt.subplots(figsize=(9, 5.5))
     xs, ys = [t.values[xi] for t in done], [t.values[yi] for t in done]
     fx, fy = [t.values[xi] for t in front], [t.values[yi] for t in front]
-    lo = min(fy) - max(1.0, 0.5 * (max(fy) - min(fy)))  # the front fills the plot; worse trials sit at the floor
-    lo = max(lo, min(ys) - 0.5)
-    hi = max(ys) + 0.15 * max(0.5, max(ys) - lo)
-    shown = [(x, max(y, lo)) for x, y in zip(xs, ys)]
-    ax.scatter([p[0] for p in shown], [p[1] for p in shown], s=22, c="#9aa5b1",
+    # the y range holds every trial unless a few sit far below the front (a diverged trial at 10%
+    # beside a front at 99%): those are drawn at the floor as triangles, so the front stays readable
+    span = max(fy) - min(fy)
+    floor = min(fy) - max(5.0, 3 * span)
+    lo = min(ys) if min(ys) >= floor else floor
+    pad = 0.08 * max(0.5, max(ys) - lo)
+    lo, hi = lo - pad, max(ys) + 1.5 * pad
+    inside = [(x, y) for x, y in zip(xs, ys) if y >= lo]
+    below = [(x, lo) for x, y in zip(xs, ys) if y < lo]
+    ax.scatter([p[0] for p in inside], [p[1] for p in inside], s=22, c="#9aa5b1",
                label=f"all {len(done)} complete trials", zorder=2)
+    if below:
+        ax.scatter([p[0] for p in below], [p[1] for p in below], s=30, marker="v", c="#9aa5b1", clip_on=False,
+                   label=f"{len(below)} below {lo:.1f} (drawn at the floor)", zorder=2)
     ax.step(fx, fy, where="post" if objectives[x_name] == "minimize" else "pre", color="#d1495b", lw=1.8, zorder=3)
     ax.scatter(fx, fy, s=46, c="#d1495b", edgecolors="black", linewidths=0.6,
                label=f"Pareto front ({len(front)})", zorder=4)
@@ -108,12 +116,19 @@ def plot(path: Path, study, objectives: dict[str, str], front: list, max_params:
     if isinstance(target_acc, (int, float)) and y_name == ACC and lo < target_acc < hi:
         ax.axhline(target_acc, color="#2e86ab", ls=":", lw=1, label=f"target {target_acc}%")
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+    ax.xaxis.set_minor_locator(LogLocator(subs=(1.5, 4.0, 7.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set_xlim(min(xs) / 1.15, max(max(xs), max_params if isinstance(max_params, int) and x_name == SIZE else 0) * 1.15)
     ax.set_ylim(lo, hi)
     ax.set_xlabel(f"{x_name} (log scale)")
     ax.set_ylabel(f"{y_name} (holdout, %)" if y_name == ACC else y_name)
     ax.set_title(f"{study.study_name}: {y_name} vs {x_name}, {len(done)} complete trials", fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.part.png")
     fig.savefig(tmp, dpi=120)
