@@ -159,8 +159,10 @@ def test_search_trains_inside_the_budget_and_resumes(tmp_path, tiny_mnist):
         trials, key=lambda t: (-t.value, f"trial={t.number}"))]
     for r in rows:  # the sampled value is a column of its own
         assert r["model.net.c3"] == str(trials[int(r["job"].removeprefix("trial="))].params["model.net.c3"])
+    assert "model.net.c1" not in rows[0] and "lr" not in rows[0]  # fixed by the command: said once, above
     md = (sweep / "leaderboard.md").read_text()
-    assert "Every job: `hparams_search=arch_search debug=fast" in md and "| model.net.c3 |" in md
+    assert "Every job: `hparams_search=arch_search debug=fast" in md and " model.net.c1=4 " in md
+    assert "| model.net.c3 |" in md
 
     # best_model.yaml: a drop-in conf/model/ file that builds the best trial's network
     best = max(trials, key=lambda t: t.value)

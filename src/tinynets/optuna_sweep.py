@@ -62,6 +62,18 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def tell(study, trial, values, state) -> None:
+    try:
+        study.tell(trial, values=values, state=state)
+    except RuntimeError as e:  # GridSampler calls study.stop() once the grid is done: the trial is
+        if "Study.stop" not in str(e):  # stored; we stop by the grid's size ourselves
+            raise
+    except ValueError as e:  # already finished: another process failed it as interrupted
+        if "Cannot tell a" not in str(e):
+            raise
+        log.warning("trial %d was finished by another process (%s): its result is not recorded", trial.number, e)
+
+
 class OptunaSweep:
     def __init__(self, conf: DictConfig) -> None:
         self.conf = conf
@@ -105,8 +117,8 @@ class OptunaSweep:
         from tinynets.search_space import override_value, smallest
 
         max_params = OmegaConf.select(self.config, "max_params", default=None)
-        if not isinstance(max_params, int) or not any(k.lstrip("+~").startswith("model.") for k in space):
-            return
+        if not isinstance(max_params, int) or "model" in {k.lstrip("+~") for k in space}:
+            return  # no budget, or the model is a config group choice (its size needs the whole composition)
         small = smallest(space, count)
         if small is not None and small[0] > max_params:
             where = " ".join(f"{k}={override_value(v)}" for k, v in small[1].items())
@@ -189,8 +201,8 @@ class OptunaSweep:
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             owner = str(t.user_attrs.get("owner", ""))
             o_host, _, o_pid = owner.rpartition(":")
-            if owner and (o_host != host or not o_pid.isdigit() or _alive(int(o_pid))):
-                continue  # another machine's trial, or a live process's
+            if not owner or o_host != host or not o_pid.isdigit() or _alive(int(o_pid)):
+                continue  # another machine's trial, a live process's, or one just asked (no owner yet)
             try:
                 study.tell(t.number, state=TrialState.FAIL)
             except Exception:  # noqa: BLE001 - another process got there first
@@ -254,11 +266,7 @@ class OptunaSweep:
             raised = []
             for trial, ret in zip(trials, returns):
                 state, values, error = self.outcome(trial, ret, objectives, max_params)
-                try:
-                    study.tell(trial, values=values, state=state)
-                except RuntimeError as e:  # GridSampler calls study.stop() once the grid is done: the
-                    if "Study.stop" not in str(e):  # trial is stored; we stop by the grid's size ourselves
-                        raise
+                tell(study, trial, values, state)
                 log.info("trial %d: %s%s", trial.number, state.name.lower(),
                          f" {', '.join(f'{v:g}' for v in values)}" if values else "")
                 if error is not None:
