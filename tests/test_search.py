@@ -95,6 +95,26 @@ def test_budget_sampler_spends_every_trial_inside_max_params(make_cfg, sampler):
     assert sum(n > 6000 for n in run(0)) >= 10  # blind: most of the space is over budget
 
 
+def test_each_trial_draws_with_its_own_seed(make_cfg):
+    """seed + trial number: the same study history gives the same trials (a resumed study or a
+    second process does not replay the first trials' draws, and a re-run reproduces them)."""
+    import optuna
+    from hydra.utils import instantiate as build
+
+    from tinynets.search_space import BudgetSampler, ParamCounter
+
+    cfg = make_cfg("hparams_search=arch_search")
+    space, count = arch_space(cfg), ParamCounter(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+
+    def draws(seed):
+        sampler = BudgetSampler(lambda s: build(cfg.hydra.sweeper.sampler, seed=s), seed, space, count, 20_000, 200)
+        study = optuna.create_study(direction="maximize", sampler=sampler)
+        return [study.ask(fixed_distributions=space).params for _ in range(3)]
+
+    first = draws(0)
+    assert draws(0) == first and first[0] != first[1] != first[2] and draws(1)[0] == first[1]
+
+
 def test_smallest_architecture_of_the_space(make_cfg):
     """The budget check's shortcut (numeric knobs at their lowest, every combination of the
     others) against brute force over a narrowed space."""
