@@ -5,7 +5,9 @@ reads what each job left in its dir (`metrics.json`; a job that left none is rep
 killed or still running) and writes at the sweep root:
 
 - `leaderboard.csv` and `leaderboard.md`: one row per job, sorted by the objective (ok jobs
-  first, then pruned, diverged and failed ones, each with its reason);
+  first, then pruned, diverged and failed ones, each with its reason); each override that
+  differs between jobs (a sampled value of a search) is a column, and the .md says the
+  overrides every job shares once, above the table;
 - `leaderboard_seeds.csv` (and a section of the .md): jobs that differ only in `seed`, as mean
   and standard deviation, when some configuration ran with more than one seed;
 - `curves.png`: the per-epoch curve (`curve`, e.g. `val_acc`) of every job on one figure;
@@ -165,15 +167,66 @@ def _status_text(r: dict[str, Any]) -> str:
     return r["status"] + (f": {r['reason']}" if r["reason"] else "")
 
 
-def table(rows: list[dict[str, Any]], objective: str, columns: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
-    """Header and raw cells; columns that no job has are left out."""
+def split_overrides(rows: list[dict[str, Any]], swept: Sequence[str] = ()) -> tuple[list[str], list[str]]:
+    """(overrides every job has, keys whose value differs between jobs or that the sweep
+    varies: `swept`), in first-seen order. `optuna_trial` is in neither: the job column
+    (trial=N) names it."""
+    values: list[dict[str, str]] = []
+    for r in rows:
+        kv = {}
+        for o in r["overrides"]:
+            key, _, value = o.partition("=")
+            if key.lstrip("+~") != "optuna_trial":
+                kv[key.lstrip("+")] = value
+        values.append(kv)
+    keys = list(dict.fromkeys(k for kv in values for k in kv))
+    varying = [k for k in keys if len({kv.get(k) for kv in values}) > 1 or k.lstrip("~") in swept]
+    shared = [f"{k}={values[0][k]}" for k in keys if k not in varying]
+    r0 = rows[0]["overrides"] if rows else []
+    shared = [next((o for o in r0 if o.lstrip("+") == s), s) for s in shared]  # as written (`~x`, `++x`)
+    return shared, varying
+
+
+def table(rows: list[dict[str, Any]], objective: str, columns: Sequence[str],
+          swept: Sequence[str] = ()) -> tuple[list[str], list[list[Any]]]:
+    """Header and raw cells: each override that differs between jobs is a column (the ones every
+    job shares are said once, above the table: `split_overrides`); columns no job has are left out."""
     cols = [c for c in columns if c != objective and any(c in r["metrics"] for r in rows)]
-    header = ["rank", "job", "overrides", "status", objective, *cols]
+    _, varying = split_overrides(rows, swept)
+    header = ["rank", "job", *varying, "status", objective, *cols]
     cells = []
     for r in rows:
+        kv = {o.partition("=")[0].lstrip("+"): o.partition("=")[2] for o in r["overrides"]}
         vals = [verdict_text(r["metrics"].get(c)) if c == "verdict" else r["metrics"].get(c) for c in cols]
-        cells.append([r["rank"], r["job"], " ".join(r["overrides"]), _status_text(r), r["objective"], *vals])
+        cells.append([r["rank"], r["job"], *(kv.get(k) for k in varying), _status_text(r), r["objective"], *vals])
     return header, cells
+
+
+def swept_keys(config: DictConfig) -> tuple[str, ...]:
+    """The keys a multirun varies: its sweep overrides (`lr=0.01,0.02`, `x=choice(...)`) and a
+    search's `hydra.sweeper.params`."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    task = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
+    try:
+        parsed = OverridesParser.create().parse_overrides([str(o) for o in task])
+    except Exception:  # noqa: BLE001 - only for the columns
+        parsed = []
+    keys = [o.get_key_element().lstrip("+~") for o in parsed if o.is_sweep_override()]
+    fixed = {o.get_key_element().lstrip("+~") for o in parsed if not o.is_sweep_override()}
+    params = OmegaConf.select(config, "hydra.sweeper.params", default=None) or {}
+    searched = [str(k).lstrip("+~") for k in params if str(k).lstrip("+~") not in fixed]  # the command may fix one
+    return tuple(dict.fromkeys([*keys, *searched]))
+
+
+def _fmt_value(v: Any) -> str:
+    """An override's value for reading: sampled floats to 4 significant digits (the csv keeps them exact)."""
+    if isinstance(v, str) and "." in v:
+        try:
+            return f"{float(v):.4g}"
+        except ValueError:
+            pass
+    return _fmt(v)
 
 
 def write_csv(path: Path, header: list[str], cells: list[list[Any]]) -> None:
@@ -184,19 +237,23 @@ def write_csv(path: Path, header: list[str], cells: list[list[Any]]) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def markdown(sweep_dir: Path, rows, header, cells, groups, objective: str, direction: str) -> str:
+def markdown(sweep_dir: Path, rows, header, cells, groups, objective: str, direction: str,
+             swept: Sequence[str] = ()) -> str:
     def esc(s: str) -> str:
         return s.replace("|", "\\|")
 
     n_failed = sum(r["status"] in FAILED for r in rows)
+    shared, varying = split_overrides(rows, swept)
     lines = [f"# Leaderboard: {sweep_dir}", "",
+             *([f"Every job: `{' '.join(shared)}`", ""] if shared else []),
              f"{len(rows)} jobs ({sum(r['status'] == 'ok' for r in rows)} ok, "
              f"{sum(r['status'] == 'pruned' for r in rows)} pruned, {n_failed} failed), "
              f"sorted by `{objective}` ({direction}). Curves: `curves.png`. "
              f"TensorBoard: `tensorboard --logdir {sweep_dir}` (HPARAMS tab).", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in cells:
-        lines.append("| " + " | ".join(esc(_fmt(v, k)) for k, v in zip(header, row)) + " |")
+        lines.append("| " + " | ".join(esc(_fmt_value(v) if k in varying else _fmt(v, k))
+                                       for k, v in zip(header, row)) + " |")
     if groups:
         stat_cols = [k.removesuffix("_mean") for k in groups[0] if k.endswith("_mean")]
         lines += ["", "## Seeds: mean ± std over the ok jobs of each configuration", "",
@@ -209,7 +266,8 @@ def markdown(sweep_dir: Path, rows, header, cells, groups, objective: str, direc
                 mean, std = g[f"{c}_mean"], g[f"{c}_std"]
                 key = objective if c == "objective" else c
                 vals.append("" if mean is None else f"{_fmt(mean, key)} ± {_fmt(std, key)}")
-            lines.append("| " + " | ".join([esc(g["group"]), str(g["n"]), str(g["n_ok"]), g["seeds"], *vals]) + " |")
+            name = " ".join(o for o in g["group"].split(" ") if o not in shared) or g["group"]
+            lines.append("| " + " | ".join([esc(name), str(g["n"]), str(g["n_ok"]), g["seeds"], *vals]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -279,6 +337,7 @@ class Leaderboard(Callback):
         self.columns = tuple(columns) if columns is not None else DEFAULT_COLUMNS
         self.best_config, self.exit_on_failure = best_config, exit_on_failure
         self.step, self.first_step = step, first_step  # the curve's x axis: "epoch" from 1, "iteration" from 0
+        self.swept: tuple[str, ...] = ()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from tinynets.cli import check_sweep_overrides
@@ -289,6 +348,7 @@ class Leaderboard(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         if not sweep_dir.is_dir():
             return
+        self.swept = swept_keys(config)
         failed = self.write(sweep_dir)
         if failed and self.exit_on_failure:
             first = failed[0]
@@ -302,14 +362,14 @@ class Leaderboard(Callback):
         """Write the leaderboard files; return the failed jobs."""
         rows = rank(collect(sweep_dir, self.objective, self.curve), self.direction)
         self._n = len(rows)
-        header, cells = table(rows, self.objective, self.columns)
+        header, cells = table(rows, self.objective, self.columns, self.swept)
         write_csv(sweep_dir / "leaderboard.csv", header, cells)
         stat_cols = [c for c in ("test_acc", "params", "wall_s") if c in self.columns]
         groups = seed_groups(rows, stat_cols)
         if groups:
             g_header = ["group", "n", "n_ok", "seeds"] + [k for k in groups[0] if k.endswith(("_mean", "_std"))]
             write_csv(sweep_dir / "leaderboard_seeds.csv", g_header, [[g[k] for k in g_header] for g in groups])
-        md = markdown(sweep_dir, rows, header, cells, groups, self.objective, self.direction)
+        md = markdown(sweep_dir, rows, header, cells, groups, self.objective, self.direction, self.swept)
         atomic_write(sweep_dir / "leaderboard.md", md)
         plot_curves(sweep_dir / "curves.png", rows, self.curve, f"{sweep_dir}: {self.curve} per {self.step}",
                     self.step, self.first_step)

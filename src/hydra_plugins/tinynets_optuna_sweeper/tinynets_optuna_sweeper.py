@@ -1,21 +1,56 @@
-"""`hydra/sweeper=tinynets_optuna`: hydra-optuna-sweeper plus trial pruning (see tinynets/search.py).
+"""`hydra/sweeper=tinynets_optuna`: tinynets' own Hydra sweeper on Optuna (the loop is tinynets/optuna_sweep.py).
 
 Hydra only instantiates sweepers that live in the `hydra_plugins` namespace package, so this
 thin shell is here; it is imported at every Hydra start, so it stays light (no optuna import).
-Pruners are a config group like the plugin's samplers: `hydra/sweeper/pruner=median` (the
-default of hparams_search=arch_search), `percentile`, `threshold`, `successive_halving`,
-`hyperband`, `nop`; their fields are optuna's arguments (`hydra.sweeper.pruner.n_warmup_steps=2`)."""
+Samplers and pruners are config groups whose fields are Optuna's arguments:
+`hydra/sweeper/sampler=tpe|random|grid|nsgaii`, `hydra/sweeper/pruner=median|percentile|
+threshold|successive_halving|hyperband|nop` (`hydra.sweeper.pruner.n_warmup_steps=2`)."""
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
-from hydra_plugins.hydra_optuna_sweeper.config import OptunaSweeperConf
 from omegaconf import MISSING, DictConfig
 
 
+# ----------------------------------------------------------------------------- samplers
+@dataclass
+class SamplerConfig:
+    _target_: str = MISSING
+    seed: Optional[int] = None   # trial N draws with seed + N (reproducible, distinct across processes)
+
+
+@dataclass
+class TPESamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.TPESampler"
+    n_startup_trials: int = 5    # random draws (within the budget) before TPE models; searches here run 10-20 trials
+    n_ei_candidates: int = 24
+    multivariate: bool = True
+    constant_liar: bool = False  # true: parallel trials avoid proposing what is already running
+
+
+@dataclass
+class RandomSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.RandomSampler"
+
+
+@dataclass
+class GridSamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.GridSampler"   # every choice(...) combination; the sweeper passes the grid
+
+
+@dataclass
+class NSGAIISamplerConfig(SamplerConfig):
+    _target_: str = "optuna.samplers.NSGAIISampler"
+    population_size: int = 50
+    mutation_prob: Optional[float] = None
+    crossover_prob: float = 0.9
+    swapping_prob: float = 0.5
+
+
+# ----------------------------------------------------------------------------- pruners
 @dataclass
 class PrunerConfig:
     _target_: str = MISSING
@@ -68,16 +103,33 @@ class HyperbandPrunerConfig(PrunerConfig):
     bootstrap_count: int = 0
 
 
+# ----------------------------------------------------------------------------- the sweeper
 @dataclass
-class TinynetsOptunaSweeperConf(OptunaSweeperConf):
+class TinynetsOptunaSweeperConf:
     _target_: str = "hydra_plugins.tinynets_optuna_sweeper.tinynets_optuna_sweeper.TinynetsOptunaSweeper"
+    _recursive_: bool = False      # the sweeper builds the sampler (one per trial) and each job its pruner
     defaults: List[Any] = field(default_factory=lambda: [{"sampler": "tpe"}, {"pruner": "nop"}])
-    # built in each trial's job, which reports its per-epoch val accuracy to it
-    pruner: Any = MISSING
+    sampler: Any = MISSING
+    pruner: Any = MISSING          # built in each trial's job, which reports its per-epoch val accuracy to it
+    # metric of the job's metrics.json -> maximize | minimize; two or more: a multi-objective study
+    objectives: Dict[str, str] = field(default_factory=lambda: {"best_val_acc": "maximize"})
+    # an Optuna RDB URL (sqlite:///f.db, postgresql://...) or journal:<file> (JournalStorage)
+    storage: Optional[str] = None
+    study_name: Optional[str] = None
+    n_trials: int = 20             # trials this process runs (processes sharing a study add theirs)
+    n_jobs: int = 1                # trials launched at once (hydra/launcher=joblib runs them in parallel)
+    max_failure_rate: float = 0.0  # jobs that raise past tinynets' own failure isolation
+    # draws of the sampler per trial to find an architecture within max_params (0: sample blind)
+    budget_draws: int = 200
+    # key -> Hydra sweep grammar: choice(4, 8), interval(0.0, 0.1), tag(log, interval(0.005, 0.2))
+    params: Optional[Dict[str, str]] = None
 
 
 cs = ConfigStore.instance()
 cs.store(group="hydra/sweeper", name="tinynets_optuna", node=TinynetsOptunaSweeperConf, provider="tinynets")
+for _name, _node in (("tpe", TPESamplerConfig), ("random", RandomSamplerConfig), ("grid", GridSamplerConfig),
+                     ("nsgaii", NSGAIISamplerConfig)):
+    cs.store(group="hydra/sweeper/sampler", name=_name, node=_node, provider="tinynets")
 for _name, _node in (("nop", NopPrunerConfig), ("median", MedianPrunerConfig), ("percentile", PercentilePrunerConfig),
                      ("threshold", ThresholdPrunerConfig), ("successive_halving", SuccessiveHalvingPrunerConfig),
                      ("hyperband", HyperbandPrunerConfig)):
@@ -85,16 +137,15 @@ for _name, _node in (("nop", NopPrunerConfig), ("median", MedianPrunerConfig), (
 
 
 class TinynetsOptunaSweeper(Sweeper):
-    def __init__(self, sampler: Any, direction: Any, storage: Optional[Any], study_name: Optional[str],
-                 n_trials: int, n_jobs: int, max_failure_rate: float, search_space: Optional[DictConfig],
-                 custom_search_space: Optional[str], params: Optional[DictConfig], pruner: Any = None) -> None:
-        from tinynets.search import sweeper_impl
-
-        self.sweeper = sweeper_impl(sampler, direction, storage, study_name, n_trials, n_jobs, max_failure_rate,
-                                    search_space, custom_search_space, params, pruner=pruner)
+    def __init__(self, **conf: Any) -> None:
+        self.conf = conf
+        self.impl: Any = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.sweeper.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+        from tinynets.optuna_sweep import OptunaSweep
+
+        self.impl = OptunaSweep(config.hydra.sweeper)
+        self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: List[str]) -> None:
-        return self.sweeper.sweep(arguments)
+        return self.impl.sweep(arguments)

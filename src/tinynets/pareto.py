@@ -1,0 +1,169 @@
+"""The accuracy/params Pareto front of a multi-objective search, at the sweep root: pareto.csv,
+pareto.md, pareto.png (every trial a point, the front as a step line) and front/trial=N.yaml
+(each front member as a drop-in conf/model/ file)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from tinynets.files import atomic_write
+
+log = logging.getLogger("tinynets.search")
+
+SIZE, ACC = "params", "best_val_acc"
+
+
+def fmt(v: Any, key: str = "") -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if key == SIZE or v.is_integer() and abs(v) >= 100:
+            return f"{v:,.0f}"
+        return f"{v:.2f}" if key == ACC else f"{v:.4g}"
+    if isinstance(v, int) and key == SIZE:
+        return f"{v:,}"
+    return "" if v is None else str(v)
+
+
+def front_rows(study, objectives: dict[str, str]) -> tuple[list[str], list[dict[str, Any]], list]:
+    """Header and one row per front trial (sorted by the size objective, or the first one)."""
+    names = list(objectives)
+    order = [n for n in (SIZE, ACC) if n in names] + [n for n in names if n not in (SIZE, ACC)]
+    front = sorted(study.best_trials, key=lambda t: (t.values[names.index(order[0])], t.number))
+    keys = list(dict.fromkeys(k for t in front for k in t.params))
+    rows = [{"trial": t.number, **{n: t.values[names.index(n)] for n in order},
+             **{k: fmt(v) if isinstance(v, bool) else v for k, v in t.params.items()}} for t in front]
+    for r in rows:
+        if SIZE in r and float(r[SIZE]).is_integer():
+            r[SIZE] = int(r[SIZE])
+    return ["trial", *order, *keys], rows, front
+
+
+def write_csv(path: Path, header: list[str], rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=header)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write(path, buf.getvalue())
+
+
+def write_md(path: Path, sweep_dir: Path, study, header, rows, objectives: dict[str, str]) -> None:
+    from optuna.trial import TrialState
+
+    states = {s: len(study.get_trials(deepcopy=False, states=(s,))) for s in TrialState if s.is_finished()}
+    goals = ", ".join(f"{'max' if d == 'maximize' else 'min'}imise `{k}`" for k, d in objectives.items())
+    lines = [f"# Pareto front: {sweep_dir}", "",
+             f"Study `{study.study_name}`: {len(study.trials)} trials ({states[TrialState.COMPLETE]} complete, "
+             f"{states[TrialState.PRUNED]} pruned, {states[TrialState.FAIL]} failed); {goals}. "
+             f"{len(rows)} trial{'s' if len(rows) != 1 else ''} on the front: no other trial is at least as good in every objective and "
+             "better in one. Plot: `pareto.png`. Each front trial's model is a drop-in file "
+             "`front/trial=N.yaml` for `conf/model/`.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        lines.append("| " + " | ".join(fmt(r.get(k), k).replace("|", "\\|") for k in header) + " |")
+    atomic_write(path, "\n".join(lines) + "\n")
+
+
+def plot(path: Path, study, objectives: dict[str, str], front: list, max_params: Any, target_acc: Any) -> bool:
+    """Every complete trial a point: size on x (log), accuracy on y; the front as a step line,
+    its trials labelled."""
+    from optuna.trial import TrialState
+
+    names = list(objectives)
+    x_name = SIZE if SIZE in names else names[-1]
+    y_name = ACC if ACC in names else next(n for n in names if n != x_name)
+    xi, yi = names.index(x_name), names.index(y_name)
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not done:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    xs, ys = [t.values[xi] for t in done], [t.values[yi] for t in done]
+    fx, fy = [t.values[xi] for t in front], [t.values[yi] for t in front]
+    # the y range holds every trial unless a few sit far below the front (a diverged trial at 10%
+    # beside a front at 99%): those are drawn at the floor as triangles, so the front stays readable
+    span = max(fy) - min(fy)
+    floor = min(fy) - max(5.0, 3 * span)
+    lo = min(ys) if min(ys) >= floor else floor
+    pad = 0.08 * max(0.5, max(ys) - lo)
+    lo, hi = lo - pad, max(ys) + 1.5 * pad
+    inside = [(x, y) for x, y in zip(xs, ys) if y >= lo]
+    below = [(x, lo) for x, y in zip(xs, ys) if y < lo]
+    ax.scatter([p[0] for p in inside], [p[1] for p in inside], s=22, c="#9aa5b1",
+               label=f"all {len(done)} complete trials", zorder=2)
+    if below:
+        ax.scatter([p[0] for p in below], [p[1] for p in below], s=30, marker="v", c="#9aa5b1", clip_on=False,
+                   label=f"{len(below)} below {lo:.1f} (drawn at the floor)", zorder=2)
+    ax.step(fx, fy, where="post" if objectives[x_name] == "minimize" else "pre", color="#d1495b", lw=1.8, zorder=3)
+    ax.scatter(fx, fy, s=46, c="#d1495b", edgecolors="black", linewidths=0.6,
+               label=f"Pareto front ({len(front)})", zorder=4)
+    for t, x, y in zip(front, fx, fy):
+        ax.annotate(f"#{t.number}: {fmt(x, x_name)} / {fmt(y, y_name)}", (x, y), textcoords="offset points",
+                    xytext=(6, -12), fontsize=8)
+    if isinstance(max_params, int) and x_name == SIZE:
+        ax.axvline(max_params, color="black", ls="--", lw=1, label=f"max_params {max_params:,}")
+    if isinstance(target_acc, (int, float)) and y_name == ACC and lo < target_acc < hi:
+        ax.axhline(target_acc, color="#2e86ab", ls=":", lw=1, label=f"target {target_acc}%")
+    ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+    ax.xaxis.set_minor_locator(LogLocator(subs=(1.5, 4.0, 7.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.set_xlim(min(xs) / 1.15, max(max(xs), max_params if isinstance(max_params, int) and x_name == SIZE else 0) * 1.15)
+    ax.set_ylim(lo, hi)
+    ax.set_xlabel(f"{x_name} (log scale)")
+    ax.set_ylabel(f"{y_name} (holdout, %)" if y_name == ACC else y_name)
+    ax.set_title(f"{study.study_name}: {y_name} vs {x_name}, {len(done)} complete trials", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.part.png")
+    fig.savefig(tmp, dpi=120)
+    os.replace(tmp, path)
+    plt.close(fig)
+    return True
+
+
+def write_front_configs(out: Path, study, front: list, objectives: dict[str, str]) -> list[Path]:
+    """front/trial=N.yaml: the trial's `model` config, resolved, with how to train it."""
+    written = []
+    for t in front:
+        model = t.user_attrs.get("model")
+        if not isinstance(model, dict):
+            log.warning("front/trial=%d.yaml not written: the trial recorded no model config", t.number)
+            continue
+        others = [f"{k}={fmt(v)}" for k, v in t.params.items() if not k.lstrip("+~").startswith("model")]
+        values = ", ".join(f"{k}={fmt(v, k)}" for k, v in zip(objectives, t.values))
+        header = [f"# Trial {t.number} of the Pareto front of the study {study.study_name} "
+                  f"(its run: {t.user_attrs.get('job_dir', '?')})",
+                  f"#   {values}",
+                  "# Drop-in file for conf/model/: copy it to conf/model/NAME.yaml and train with",
+                  f"#   python train.py model=NAME {' '.join(others)}".rstrip()]
+        path = out / f"trial={t.number}.yaml"
+        atomic_write(path, "\n".join(header) + "\n" + OmegaConf.to_yaml(OmegaConf.create(model)))
+        written.append(path)
+    return written
+
+
+def write_pareto(sweep_dir: Path, study, objectives: dict[str, str], max_params: Any = None,
+                 target_acc: Any = None) -> list:
+    """All four outputs; returns the front's trials."""
+    header, rows, front = front_rows(study, objectives)
+    write_csv(sweep_dir / "pareto.csv", header, rows)
+    write_md(sweep_dir / "pareto.md", sweep_dir, study, header, rows, objectives)
+    plot(sweep_dir / "pareto.png", study, objectives, front, max_params, target_acc)
+    write_front_configs(sweep_dir / "front", study, front, objectives)
+    return front
