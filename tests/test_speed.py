@@ -80,9 +80,10 @@ def test_compile_flag(make_cfg):
 
 
 def test_bench_quick_writes_results_and_readme(tmp_path):
-    from tinynets import bench
+    from tinynets.bench.__main__ import main
+    from tinynets.bench.render import render
 
-    assert bench.main(["--quick", "--models", "deep_narrow", "--out", str(tmp_path)]) == 0
+    assert main(["--quick", "--models", "deep_narrow", "--out", str(tmp_path)]) == 0
     res = json.loads((tmp_path / "results.json").read_text())
     m = res["models"]["deep_narrow"]
     assert res["quick"] and m["params"] == 12_088 and m["batch_size"] == 32
@@ -96,7 +97,7 @@ def test_bench_quick_writes_results_and_readme(tmp_path):
     assert all(o["img_per_s"] > 0 for o in m["options"].values()) and m["options"]["default"]["vs_default"] == 1
     readme = (tmp_path / "README.md").read_text()
     assert "QUICK MODE" in readme and "| `deep_narrow` | 12,088 |" in readme and "No GPU was measured" in readme
-    assert bench.render(res) == readme  # the README is generated from results.json alone
+    assert render(res) == readme  # the README is generated from results.json alone
 
 
 FAKE_TRAIN = """
@@ -114,7 +115,8 @@ pathlib.Path(run_dir, "metrics.json").write_text(json.dumps(
 
 def test_timed_run_times_each_epoch_line_as_printed(tmp_path):
     """The clock stops when the epoch line at the target is printed, not when the run ends."""
-    from tinynets.bench import render_fast, timed_run
+    from tinynets.bench.fast import timed_run
+    from tinynets.bench.render import render_fast
 
     r = timed_run(["seed=0"], tmp_path / "run", target=99.4, script=["-c", FAKE_TRAIN])
     assert [(e["epoch"], e["acc"]) for e in r["epochs"]] == [(1, 99.12), (2, 99.43), (3, 99.51)]

@@ -1,0 +1,87 @@
+"""Time to target: `python train.py <overrides>` launched as a user launches it, timed from the
+command to the first epoch at the target accuracy (`python -m tinynets.bench fast`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tinynets.bench import ROOT
+from tinynets.bench.clock import command_line, git_rev, load_conditions
+
+log = logging.getLogger("tinynets.bench")
+EPOCH_LINE = re.compile(r"^\[Epoch (\d+)\].*\((\d+(?:\.\d+)?)%\) on (\w+) \| ([\d.]+)s")
+
+
+def timed_run(overrides: Sequence[str], run_dir: Path, target: float | None,
+              script: Sequence[str] = ("train.py",)) -> dict[str, Any]:
+    """`python train.py <overrides>` as a user runs it; wall time from the command to each epoch
+    line (read as it is printed), to the first epoch at `target`, and to the end. The run's
+    metrics.json (in `run_dir`) gives its accuracy and `first_step_s`."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, *script, *overrides, f"hydra.run.dir={run_dir}"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    epochs, tail = [], []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        now = time.perf_counter() - t0
+        tail = (tail + [line])[-30:]
+        m = EPOCH_LINE.match(line.strip())
+        if m:
+            epochs.append({"epoch": int(m[1]), "acc": float(m[2]), "at_s": round(now, 2), "epoch_s": float(m[4])})
+            log.info("    %.1fs  %s", now, line.strip())
+    rc = proc.wait()
+    wall = time.perf_counter() - t0
+    if rc != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {rc}:\n{''.join(tail)}")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    hit = next((e for e in epochs if target is not None and e["acc"] >= target), None)
+    return {
+        "overrides": list(overrides),
+        "epochs": epochs,
+        "target_epoch": hit["epoch"] if hit else None,
+        "time_to_target_s": hit["at_s"] if hit else None,
+        "first_step_s": metrics.get("first_step_s"),
+        "wall_s": round(wall, 2),
+        "best_val_acc": metrics.get("best_val_acc"),
+        "test_acc": metrics.get("test_acc"),
+        "device": metrics.get("device"),
+        "params": metrics.get("params"),
+        "model": metrics.get("model"),
+    }
+
+
+def fast(seeds: Sequence[int], overrides: Sequence[str], label: str, target: float | None,
+         argv: Sequence[str] | None = None) -> dict[str, Any]:
+    before = load_conditions()
+    runs = {}
+    for seed in seeds:
+        run_dir = ROOT / "outputs" / "bench" / label / f"seed{seed}"
+        log.info("  %s seed %d: python train.py %s seed=%d", label, seed, " ".join(overrides), seed)
+        runs[str(seed)] = timed_run([*overrides, f"seed={seed}"], run_dir, target)
+    times = [r["time_to_target_s"] for r in runs.values()]
+    return {
+        "command": command_line(argv),
+        "train_command": "python train.py " + " ".join(overrides) + " seed=N",
+        "label": label,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "git": git_rev(),
+        "target_acc": target,
+        "load": {"before": before, "after": load_conditions()},
+        "runs": runs,
+        "all_reached": all(t is not None for t in times),
+        "max_time_to_target_s": max(times) if times and all(t is not None for t in times) else None,
+        "median_time_to_target_s": statistics.median(times) if times and all(t is not None for t in times) else None,
+    }
+
