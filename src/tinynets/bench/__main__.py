@@ -12,13 +12,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import tinynets.bench
-from tinynets.bench import OUT, ROOT
+from tinynets.bench import CONF, OUT, ROOT
 from tinynets.bench.clock import CLOCKS
 from tinynets.bench.fast import fast
 from tinynets.bench.render import load_results, render, render_fast, render_startup, save
 from tinynets.bench.startup import startup
 from tinynets.bench.throughput import Plan, throughput
 from tinynets.files import atomic_write
+
+
+def target_acc() -> float:
+    """The accuracy `fast` times to: conf/train.yaml's `target_acc`."""
+    from omegaconf import OmegaConf
+
+    return float(OmegaConf.load(CONF / "train.yaml").target_acc)
 
 
 def _synthetic_data(root: Path) -> str:
@@ -73,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides = args.overrides or ["experiment=fast"]
         if args.data_dir != str(ROOT / "data"):
             overrides = [*overrides, f"paths.data_dir={args.data_dir}"]
-        target = None if args.no_target else 99.4
+        target = None if args.no_target else target_acc()
         res = fast(args.seeds, overrides, args.label, target, argv)
         save(out, args.label, res)
         print("\n".join(render_fast(res)))
