@@ -103,23 +103,29 @@ def test_bench_quick_writes_results_and_readme(tmp_path):
 FAKE_TRAIN = """
 import json, sys, time
 run_dir = sys.argv[-1].split("=", 1)[1]
+history = []
 for epoch, acc in ((1, 99.12), (2, 99.43), (3, 99.51)):
     time.sleep(0.3)
     print(f"[Epoch {epoch}] loss=0.1000 | val loss=0.0200 acc={int(acc * 100)}/10000 ({acc:.2f}%) on test | 0.3s")
+    history.append({"epoch": epoch, "val_acc": acc - 1e-6, "seconds": 0.304})  # float32-ish, as recorded
+history.append({"epoch": 4, "val_acc": 99.6, "seconds": 0.3})  # recorded, its line never printed: no time
 import pathlib
 pathlib.Path(run_dir).mkdir(parents=True, exist_ok=True)
 pathlib.Path(run_dir, "metrics.json").write_text(json.dumps(
-    {"first_step_s": 0.05, "best_val_acc": 99.51, "test_acc": 99.51, "device": "cpu: x", "params": 1, "model": "m"}))
+    {"first_step_s": 0.05, "best_val_acc": 99.51, "test_acc": 99.51, "device": "cpu: x", "params": 1, "model": "m",
+     "history": history}))
 """
 
 
 def test_timed_run_times_each_epoch_line_as_printed(tmp_path):
-    """The clock stops when the epoch line at the target is printed, not when the run ends."""
+    """The clock stops when the epoch line at the target is printed, not when the run ends; each
+    epoch's accuracy and seconds come from the run's records (metrics.json `history`)."""
     from tinynets.bench.fast import timed_run
     from tinynets.bench.render import render_fast
 
     r = timed_run(["seed=0"], tmp_path / "run", target=99.4, script=["-c", FAKE_TRAIN])
-    assert [(e["epoch"], e["acc"]) for e in r["epochs"]] == [(1, 99.12), (2, 99.43), (3, 99.51)]
+    assert [(e["epoch"], e["acc"], e["epoch_s"]) for e in r["epochs"]] == [(1, 99.12, 0.3), (2, 99.43, 0.3),
+                                                                           (3, 99.51, 0.3)]
     assert r["target_epoch"] == 2
     assert 0.5 < r["time_to_target_s"] < r["epochs"][2]["at_s"] <= r["wall_s"]
     assert r["first_step_s"] == 0.05 and r["test_acc"] == 99.51
