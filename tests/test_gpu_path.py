@@ -128,7 +128,7 @@ def test_no_host_sync_between_training_steps(make_cfg, tiny_mnist, case):
     that reads the loss each step, as the write-ups' loop does: the watch must see it."""
     import lightning as L
 
-    from tinynets.bench import run_tinynets
+    from tinynets.bench.pipelines import run_tinynets
 
     watch = HostSyncs()
 

@@ -1,0 +1,40 @@
+"""`make bench` (`python -m tinynets.bench`): how fast tinynets trains, against the write-ups'
+pipeline and against a raw loop with no framework, side by side in one process.
+
+    python -m tinynets.bench                  # throughput table -> experiments/bench/results.json + README.md
+    python -m tinynets.bench fast             # time to 99.4%: `python train.py experiment=fast`, seeds 0 1 2
+    python -m tinynets.bench startup          # `train.py --help` and the first training step, from the command
+    python -m tinynets.bench report           # README.md again from results.json
+
+The three pipelines train the same network (a fresh one per measurement, the same seed) with
+the same batch size, optimizer and augmentation (a random rotation in +-7 degrees):
+
+  (a) writeups  the write-ups' pipeline: `torchvision.datasets.MNIST` with
+                `transforms.Compose([RandomRotation((-7, 7), fill=0), ToTensor(), Normalize])`
+                (PIL, nearest-neighbour, per image), a `DataLoader(shuffle=True, num_workers=2)`,
+                and their plain loop: zero_grad, forward, cross-entropy, backward, step and
+                `loss.item()` for the progress bar each batch; fp32, default memory format,
+                torch's `nn.Dropout`.
+  (b) tinynets  `python train.py`'s objects from conf/ (data=mnist, the default trainer, logger
+                and callbacks, channels_last and precision as configured) run by Lightning.
+  (c) raw       the same net, data tensors, `to_input` (normalise + rotate with grid_sample),
+                optimizer, precision and memory format as (b) in a bare loop: the floor.
+
+A measurement is `--steps` training steps after `--warmup` steps (worker start-up, oneDNN's
+first-call work and torch.compile happen there); img/s = steps x batch / seconds. Pipelines
+alternate within each repeat (the order rotates), so a change of load hits them alike; the
+table shows the median of the repeats. Only training steps are timed: the per-epoch
+evaluation and checkpoints are outside the window, the same for all three.
+
+This package file holds the paths the bench shares; its modules, each importing only those
+before it: clock, pipelines, throughput, fast, startup (+ probe, run as its own process), render,
+__main__ (the command line).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+CONF = ROOT / "conf"
+OUT = ROOT / "experiments" / "bench"

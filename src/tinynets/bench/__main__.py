@@ -1,0 +1,110 @@
+"""The bench's command line (`python -m tinynets.bench [throughput|fast|startup|report]`, the
+Makefile's bench targets): parses the flags, runs one command, saves its section and the README."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import tinynets.bench
+from tinynets.bench import CONF, OUT, ROOT
+from tinynets.bench.clock import CLOCKS
+from tinynets.bench.fast import fast
+from tinynets.bench.render import load_results, render, render_fast, render_startup, save
+from tinynets.bench.startup import startup
+from tinynets.bench.throughput import Plan, throughput
+from tinynets.files import atomic_write
+
+
+def target_acc() -> float:
+    """The accuracy `fast` times to: conf/train.yaml's `target_acc`."""
+    from omegaconf import OmegaConf
+
+    return float(OmegaConf.load(CONF / "train.yaml").target_acc)
+
+
+def _synthetic_data(root: Path) -> str:
+    """Tiny MNIST-format IDX files for --quick (each class a bright bar at its own place)."""
+    import numpy as np
+
+    from tinynets.data.prepare import idx_bytes
+
+    rng = np.random.default_rng(0)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", 512), ("t10k", 128)):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, c in enumerate(y):
+            x[i, 2 + (c // 5) * 12: 12 + (c // 5) * 12, 2 + (c % 5) * 5: 6 + (c % 5) * 5] = 255
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(idx_bytes(x))
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes(y))
+    return str(root)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tinynets.bench", description=tinynets.bench.__doc__.split("\n\n")[0])
+    ap.add_argument("what", nargs="?", default="throughput", choices=("throughput", "fast", "startup", "report"))
+    ap.add_argument("overrides", nargs="*", help="config overrides (fast: the run's; throughput: added to (b) and (c))")
+    ap.add_argument("--models", nargs="+", default=["deep_narrow", "gap_fc"])
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--rotation", type=float, default=7.0)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-options", action="store_true", help="skip the options table")
+    ap.add_argument("--data-dir", default=str(ROOT / "data"))
+    ap.add_argument("--out", default=str(OUT), help="where results.json and README.md go")
+    ap.add_argument("--quick", action="store_true", help="a smoke test: synthetic data, 3 steps, 1 repeat")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--label", default="fast")
+    ap.add_argument("--no-target", action="store_true", help="fast: time the whole run, no accuracy target")
+    ap.add_argument("--clock", choices=tuple(CLOCKS), default=None,
+                    help="cpu: this process's CPU time (b vs c on a busy machine; not for (a), not reported)")
+    args = ap.parse_args(argv)
+    if args.clock:
+        os.environ["TINYNETS_BENCH_CLOCK"] = args.clock
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    out = Path(args.out)
+
+    if args.what == "report":
+        atomic_write(out / "README.md", render(load_results(out)))
+        print(out / "README.md")
+        return 0
+    if args.what == "fast":
+        overrides = args.overrides or ["experiment=fast"]
+        if args.data_dir != str(ROOT / "data"):
+            overrides = [*overrides, f"paths.data_dir={args.data_dir}"]
+        target = None if args.no_target else target_acc()
+        res = fast(args.seeds, overrides, args.label, target, argv)
+        save(out, args.label, res)
+        print("\n".join(render_fast(res)))
+        return 0 if res["all_reached"] or target is None else 1
+    if args.what == "startup":
+        res = startup(args.repeats, args.data_dir, argv)
+        save(out, "startup", res)
+        print("\n".join(render_startup(res)))
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="tinynets-quick-") as tmp:
+        plan = Plan(models=args.models, batch_size=args.batch_size, rotation=args.rotation, warmup=args.warmup,
+                    steps=args.steps, repeats=args.repeats, data_dir=args.data_dir, overrides=list(args.overrides),
+                    options=not args.no_options)
+        if args.quick:
+            plan.data_dir = _synthetic_data(Path(tmp))
+            plan.overrides += ["data.verify=false"]
+            plan.batch_size, plan.warmup, plan.steps, plan.repeats = 32, 2, 3, 1
+            plan.skip_options = ("compile",)  # minutes of compilation on a CPU
+        res = throughput(plan, quick=args.quick, argv=argv)
+    results = save(out, "throughput", res)
+    print(render(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

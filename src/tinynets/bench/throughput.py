@@ -1,0 +1,139 @@
+"""The throughput table: each model through the three pipelines and (b) through each config option,
+alternating within each repeat, median of the repeats."""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tinynets.bench import CONF
+from tinynets.bench.clock import Measurement, command_line, device_name, git_rev, load_conditions
+from tinynets.bench.pipelines import PIPELINES, RUNNERS, WRITEUPS, compose, device_of, run_tinynets
+
+# the config options measured for (b), each against the default
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "default": (),
+    "channels_last=false": ("channels_last=false",),
+    "bf16-mixed": ("trainer.precision=bf16-mixed",),
+    "compile": ("compile=true",),
+    "nn.Dropout": (),  # not a config key: (b) with torch's nn.Dropout, to show what tinynets' Dropout saves
+}
+
+log = logging.getLogger("tinynets.bench")
+
+
+@dataclass
+class Plan:
+    models: list[str]
+    batch_size: int
+    rotation: float
+    warmup: int
+    steps: int
+    repeats: int
+    data_dir: str
+    overrides: list[str] = field(default_factory=list)
+    options: bool = True
+    skip_options: tuple[str, ...] = ()
+
+    def cfg_overrides(self, model: str, extra: Sequence[str] = ()) -> list[str]:
+        # the model's own recipe where it has one (a write-up's optimizer, lr, dropout: what (a) ran),
+        # else the defaults' with this model; batch and rotation are the bench's either way
+        recipe = f"experiment={model}" if (CONF / "experiment" / f"{model}.yaml").exists() else f"model={model}"
+        return [recipe, f"data.batch_size={self.batch_size}", f"data.augment.rotation={self.rotation}",
+                f"paths.data_dir={self.data_dir}", *self.overrides, *extra]
+
+
+def measure_model(plan: Plan, model: str, workdir: Path) -> dict[str, Any]:
+    cfg = compose(plan.cfg_overrides(model), workdir / model)
+    runs: dict[str, list[Measurement]] = {p: [] for p in PIPELINES}
+    for r in range(plan.repeats):
+        order = PIPELINES[r % 3:] + PIPELINES[: r % 3]
+        for p in order:
+            cfg = compose(plan.cfg_overrides(model), workdir / f"{model}-{p}-{r}")
+            m = RUNNERS[p](cfg, plan.warmup, plan.steps)
+            runs[p].append(m)
+            log.info("  %-8s %-12s repeat %d: %7.0f img/s (%.1f ms/step)", model, p, r + 1, m.img_per_s,
+                     m.ms_per_step)
+    med = {p: statistics.median(m.img_per_s for m in ms) for p, ms in runs.items()}
+    ms_step = {p: statistics.median(m.ms_per_step for m in ms) for p, ms in runs.items()}
+    result: dict[str, Any] = {
+        "params": sum(p.numel() for p in _net(cfg).parameters()),
+        "batch_size": plan.batch_size,
+        "img_per_s": {p: round(v, 1) for p, v in med.items()},
+        "speedup_vs_seed_pipeline": round(med["tinynets"] / med[WRITEUPS], 3),
+        "ratio_vs_raw_loop": round(med["tinynets"] / med["raw"], 3),
+        "lightning_overhead_ms_per_step": round(ms_step["tinynets"] - ms_step["raw"], 2),
+        "ms_per_step": {p: round(v, 2) for p, v in ms_step.items()},
+        "peak_mem_mb": {p: round(max(m.peak_rss_mb + m.worker_peak_rss_mb for m in ms), 1)
+                        for p, ms in runs.items()},
+        "peak_rss_mb": {p: round(max(m.peak_rss_mb for m in ms), 1) for p, ms in runs.items()},
+        "worker_peak_rss_mb": round(max(m.worker_peak_rss_mb for m in runs[WRITEUPS]), 1),
+        "first_step_s": {p: round(statistics.median(m.first_step_s for m in ms), 2) for p, ms in runs.items()},
+        "repeats_img_per_s": {p: [round(m.img_per_s, 1) for m in ms] for p, ms in runs.items()},
+        "device": device_name(device_of(cfg)),
+    }
+    devs = [m.peak_device_mb for ms in runs.values() for m in ms if m.peak_device_mb is not None]
+    if devs:
+        result["peak_device_mb"] = {p: round(max(m.peak_device_mb for m in ms), 1) for p, ms in runs.items()}
+    if plan.options:
+        result["options"] = measure_options(plan, model, workdir)
+    return result
+
+
+def measure_options(plan: Plan, model: str, workdir: Path) -> dict[str, Any]:
+    """(b) with each config option and with the default, alternating within each repeat (the
+    order rotates), median of the repeats; each ratio is against this block's default."""
+    from tinynets.models.dropout import Dropout
+
+    has_dropout = any(type(m) is Dropout for m in _net(compose(plan.cfg_overrides(model), workdir / model)).modules())
+    names = [n for n in OPTIONS if (n != "nn.Dropout" or has_dropout) and n not in plan.skip_options]
+    runs: dict[str, list[Measurement]] = {n: [] for n in names}
+    for r in range(plan.repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            cfg = compose(plan.cfg_overrides(model, OPTIONS[name]), workdir / f"{model}-{name}-{r}")
+            runs[name].append(run_tinynets(cfg, plan.warmup, plan.steps, torch_dropout=name == "nn.Dropout"))
+            log.info("  %-8s %-20s repeat %d: %7.0f img/s", model, name, r + 1, runs[name][-1].img_per_s)
+    med = {n: statistics.median(m.img_per_s for m in ms) for n, ms in runs.items()}
+    return {n: {"img_per_s": round(med[n], 1), "vs_default": round(med[n] / med["default"], 3),
+                "first_step_s": round(statistics.median(m.first_step_s for m in runs[n]), 2),
+                "repeats_first_step_s": [round(m.first_step_s, 2) for m in runs[n]],
+                "repeats_img_per_s": [round(m.img_per_s, 1) for m in runs[n]],
+                "overrides": list(OPTIONS[n])} for n in names}
+
+
+def _net(cfg):
+    from hydra.utils import instantiate
+
+    return instantiate(cfg.model.net)
+
+
+def throughput(plan: Plan, quick: bool = False, argv: Sequence[str] | None = None) -> dict[str, Any]:
+    import torch
+
+    before = load_conditions()
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tinynets-bench-") as tmp:
+        models = {m: measure_model(plan, m, Path(tmp)) for m in plan.models}
+    return {
+        "command": command_line(argv),
+        "quick": quick,
+        "clock": os.environ.get("TINYNETS_BENCH_CLOCK", "wall"),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "git": git_rev(),
+        "torch": torch.__version__,
+        "setup": {"batch_size": plan.batch_size, "rotation_deg": plan.rotation, "warmup_steps": plan.warmup,
+                  "steps": plan.steps, "repeats": plan.repeats, "overrides": plan.overrides,
+                  "statistic": "median of repeats"},
+        "load": {"before": before, "after": load_conditions()},
+        "bench_s": round(time.perf_counter() - t0, 1),
+        "models": models,
+    }
+
+
