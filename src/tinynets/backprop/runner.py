@@ -52,7 +52,7 @@ def run_sheet(cfg: DictConfig) -> float:
     """Train, write the outputs, return E_total after the last update (the sweep objective)."""
     check_sheet(cfg)
     from tinynets.backprop.tiny import GradientMismatch
-    from tinynets.train import fail, output_dir, quiet_lightning
+    from tinynets.runtime import fail, output_dir, quiet_lightning
 
     quiet_lightning()
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")

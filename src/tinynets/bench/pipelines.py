@@ -161,7 +161,7 @@ def run_tinynets(cfg, warmup: int, steps: int, extra_callbacks: Sequence[Any] = 
     from hydra.utils import instantiate
 
     from tinynets.callbacks import History
-    from tinynets.train import quiet_lightning
+    from tinynets.runtime import quiet_lightning
 
     quiet_lightning()
     device = device_of(cfg)
