@@ -88,9 +88,10 @@ class Curves(Callback):
         if not trainer.is_global_zero or not self.history.records:
             return
         from tinynets import plots
+        from tinynets.files import save_figure
 
         eval_set = getattr(trainer.datamodule, "eval_set", "val")
-        plots.save(plots.curves(self.history.records, self.target_acc, EVAL_LABELS.get(eval_set, eval_set)),
+        save_figure(plots.curves(self.history.records, self.target_acc, EVAL_LABELS.get(eval_set, eval_set)),
                    self.path)
 
 

@@ -46,6 +46,17 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Iterable[bytes]) -
         os.fsync(f.fileno())
 
 
+def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> None:
+    """A matplotlib figure as a PNG at `path`, whole or absent, and the figure closed."""
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
 def write_json(path: str | os.PathLike, data: dict[str, Any]) -> None:
     atomic_write(path, json.dumps(data, indent=2) + "\n")
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
-from tinynets.files import atomic_write
+from tinynets.files import atomic_write, save_figure
 
 log = logging.getLogger("tinynets.search")
 
@@ -130,10 +129,7 @@ def plot(path: Path, study, objectives: dict[str, str], front: list, max_params:
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.part.png")
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return True
 
 

@@ -10,16 +10,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from tinynets.data.mnist import MEAN, STD  # noqa: E402
-from tinynets.files import atomic_path  # noqa: E402
-
-
-def save(fig: plt.Figure, path, dpi: int = 110) -> None:
-    """PNG at `path`, whole or absent (atomic), and the figure closed."""
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=dpi)
-    finally:
-        plt.close(fig)
 
 
 def curves(records: list[dict], target_acc: float | None = None, eval_label: str = "val") -> plt.Figure:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator
 
-from tinynets.files import atomic_path
+from tinynets.files import save_figure
 from tinynets.plots import plt
 
 
@@ -44,9 +44,7 @@ def curves(panels: list[tuple[str, list[tuple[str, list[dict]]]]], target: float
     fig.suptitle(f"Official test set after every epoch: mean over seeds, band min-max; dashed: {target}%",
                  fontsize=10)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def frontier(points: list[tuple[str, list[dict]]], claimed: list[tuple[str, int, float]], public: list[dict],
@@ -91,6 +89,4 @@ def frontier(points: list[tuple[str, list[dict]]], claimed: list[tuple[str, int,
            title="MNIST, official test set: parameters against best accuracy")
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)

@@ -25,7 +25,6 @@ import csv
 import io
 import logging
 import math
-import os
 import statistics
 import sys
 from collections.abc import Sequence
@@ -35,7 +34,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from tinynets.files import atomic_write, read_metrics
+from tinynets.files import atomic_write, read_metrics, save_figure
 
 log = logging.getLogger("tinynets.sweep")
 
@@ -294,10 +293,7 @@ def plot_curves(path: Path, rows: list[dict[str, Any]], curve: str, title: str, 
     if len(drawn) <= 24:
         ax.legend(fontsize=6, loc="best")
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.part.png")
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return True
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tinynets.backprop.tiny import FORWARD, GRADS, WEIGHTS
+from tinynets import files
 from tinynets.files import atomic_path
 
 Row = dict[str, Any]
@@ -260,10 +261,10 @@ def save_figure(path: str | os.PathLike, draw: Callable[[Any], None], figsize=(7
     try:
         draw(ax)
         fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=110)
-    finally:
+    except BaseException:
         plt.close(fig)
+        raise
+    files.save_figure(fig, path, dpi=110)
 
 
 def plot_loss(path: str | os.PathLike, rows: Sequence[Row], title: str) -> None:
