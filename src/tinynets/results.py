@@ -45,7 +45,7 @@ class Spec:
     seeds: tuple[int, ...]
     writeups: dict  # write-up id -> {claimed, acc}
     public: list[dict]  # published results: {params, acc, epochs}
-    ours: list[str]  # our rows drawn in the figures
+    ours: dict[str, list[str]]  # our rows drawn in the figures, by curves.png panel
     target: float  # train.yaml's target_acc
 
 
@@ -60,7 +60,7 @@ def load_spec(path: Path = SPEC) -> Spec:
                       tuple(e.get("seeds", default_seeds))) for e in spec.get(key) or []]
 
     return Spec(entries("entries", seeds), entries("screen", (0,)), seeds, spec["writeups"], spec["public"],
-                list(spec.get("ours") or []), float(OmegaConf.load(ROOT / "conf" / "train.yaml").target_acc))
+                dict(spec.get("ours") or {}), float(OmegaConf.load(ROOT / "conf" / "train.yaml").target_acc))
 
 
 _SPEC = load_spec()
@@ -282,13 +282,14 @@ def report() -> int:
     screen = [r for e in SCREEN for r in records(e, recorded)]
     write_json(OUT / "results.json", {"runs": runs, "pending": pending, "row_of_record": of_record,
                                       "screen": screen})
-    ours = [x for x in OURS if x in by_label]
+    ours = {title: [x for x in labels if x in by_label] for title, labels in OURS.items()}
     panels = [(f"write-up {w}", [x for x in dict.fromkeys(
         [next(e.label for e in ENTRIES if e.writeup == w), rec]) if x in by_label])
-        for w, rec in of_record.items()] + [("ours", ours)]
+        for w, rec in of_record.items()] + list(ours.items())
     results_figures.curves([(title, [(x, by_label[x]) for x in labels]) for title, labels in panels if labels],
                            TARGET, OUT / "curves.png")
-    points = [(x, by_label[x]) for x in dict.fromkeys([*(v for v in of_record.values() if v), *ours])]
+    shown = dict.fromkeys([*(v for v in of_record.values() if v), *(x for xs in ours.values() for x in xs)])
+    points = [(x, by_label[x], stats[x].holds) for x in shown]
     claimed = [(w, by_label[own][0]["params"], c["acc"]) for w, c in WRITEUPS.items()
                if c.get("acc") is not None and (own := next(e.label for e in ENTRIES if e.writeup == w)) in by_label]
     results_figures.frontier(points, claimed, PUBLIC, TARGET, OUT / "frontier.png")

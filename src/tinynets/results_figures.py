@@ -24,9 +24,9 @@ def curves(panels: list[tuple[str, list[tuple[str, list[dict]]]]], target: float
     per entry the mean test accuracy per epoch over its seeds, with a min-max band. No panels: no figure."""
     if not panels:
         return
-    cols = 3
+    cols = 4
     rows = (len(panels) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.0 * cols, 3.2 * rows), sharey=True, squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     for ax, (title, entries) in zip(axes.flat, panels):
@@ -47,10 +47,11 @@ def curves(panels: list[tuple[str, list[tuple[str, list[dict]]]]], target: float
     save_figure(fig, path, dpi=100)
 
 
-def frontier(points: list[tuple[str, list[dict]]], claimed: list[tuple[str, int, float]], public: list[dict],
+def frontier(points: list[tuple[str, list[dict], bool]], claimed: list[tuple[str, int, float]], public: list[dict],
              target: float, path: Path) -> None:
-    """Params (log x) against best test accuracy: our runs as mean with min-max bars over seeds,
-    the write-ups' claims and published results (one run each) as their own markers."""
+    """Params (log x) against best test accuracy: our runs as mean with min-max bars over seeds
+    (filled where every seed reaches the target), the write-ups' claims and published results
+    (one run each) as their own markers."""
     fig, ax = plt.subplots(figsize=(9, 5.2))
     def label_below(items: list[tuple[str, int, float]], color: str) -> None:
         """Under each marker, or above it where a neighbour within 5% of its params sits lower."""
@@ -66,18 +67,23 @@ def frontier(points: list[tuple[str, list[dict]]], claimed: list[tuple[str, int,
     for w, params, acc in claimed:
         ax.scatter(params, acc, marker="^", facecolor="none", edgecolor="tab:orange", s=45, zorder=3)
     label_below([(w, params, acc) for w, params, acc in claimed], "tab:orange")
-    for label, recs in points:
+    tops = [(recs[0]["params"], max(r["best_acc"] for r in recs)) for _, recs, _ in points]
+    for label, recs, holds in points:
         best = [r["best_acc"] for r in recs]
         mean, params = statistics.mean(best), recs[0]["params"]
         ours = recs[0].get("writeup") is None
         color = "tab:blue" if ours else "tab:green"
         ax.errorbar(params, mean, yerr=[[mean - min(best)], [max(best) - mean]], fmt="o", color=color,
-                    capsize=3, ms=5, zorder=4)
-        ax.annotate(label if ours else recs[0]["writeup"], (params, max(best)), fontsize=7.5, color=color,
-                    ha="center", xytext=(0, 4), textcoords="offset points", weight="bold" if ours else "normal")
+                    mfc=color if holds else "white", capsize=3, ms=5, zorder=4)
+        # above the bar, or beside the point where a neighbour's bar reaches higher
+        beside = any(abs(p - params) < 0.05 * params and top > max(best) for p, top in tops)
+        ax.annotate(label if ours else recs[0]["writeup"], (params, mean if beside else max(best)), fontsize=7.5,
+                    color=color, ha="left" if beside else "center", va="center" if beside else "bottom",
+                    xytext=(6, 0) if beside else (0, 4), textcoords="offset points",
+                    weight="bold" if ours else "normal")
     ax.axhline(target, color="k", lw=0.8, ls="--")
     handles = [
-        plt.Line2D([], [], marker="o", color="tab:blue", ls="", label="ours: mean best, bar min-max over seeds"),
+        plt.Line2D([], [], marker="o", color="tab:blue", ls="", label="ours: mean best, bar min-max over seeds; filled: every seed >= target"),
         plt.Line2D([], [], marker="o", color="tab:green", ls="", label="write-up's row of record (README), our runs, by write-up id"),
         plt.Line2D([], [], marker="^", color="tab:orange", mfc="none", ls="", label="write-up's own claim (1 run), by write-up id"),
         plt.Line2D([], [], marker="x", color="0.45", ls="", label="published (1 run; <= 20 epochs unless noted)"),
