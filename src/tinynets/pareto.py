@@ -107,9 +107,11 @@ def plot(path: Path, study, objectives: dict[str, str], front: list, max_params:
     ax.step(fx, fy, where="post" if objectives[x_name] == "minimize" else "pre", color="#d1495b", lw=1.8, zorder=3)
     ax.scatter(fx, fy, s=46, c="#d1495b", edgecolors="black", linewidths=0.6,
                label=f"Pareto front ({len(front)})", zorder=4)
-    for t, x, y in zip(front, fx, fy):
+    near = False  # a front point within 8% of the previous one's x gets its label above, not below
+    for i, (t, x, y) in enumerate(zip(front, fx, fy)):
+        near = i > 0 and not near and abs(x - fx[i - 1]) < 0.08 * abs(x)
         ax.annotate(f"#{t.number}: {fmt(x, x_name)} / {fmt(y, y_name)}", (x, y), textcoords="offset points",
-                    xytext=(6, -12), fontsize=8)
+                    xytext=(-6, 8) if near else (6, -12), ha="right" if near else "left", fontsize=8)
     if isinstance(max_params, int) and x_name == SIZE:
         ax.axvline(max_params, color="black", ls="--", lw=1, label=f"max_params {max_params:,}")
     if isinstance(target_acc, (int, float)) and y_name == ACC and lo < target_acc < hi:
