@@ -282,16 +282,16 @@ def report() -> int:
     screen = [r for e in SCREEN for r in records(e, recorded)]
     write_json(OUT / "results.json", {"runs": runs, "pending": pending, "row_of_record": of_record,
                                       "screen": screen})
+    own = {w: next(e.label for e in ENTRIES if e.writeup == w) for w in of_record}  # each write-up's recipe
     ours = {title: [x for x in labels if x in by_label] for title, labels in OURS.items()}
-    panels = [(f"write-up {w}", [x for x in dict.fromkeys(
-        [next(e.label for e in ENTRIES if e.writeup == w), rec]) if x in by_label])
-        for w, rec in of_record.items()] + list(ours.items())
+    panels = [(f"write-up {w}", [x for x in dict.fromkeys([own[w], rec]) if x in by_label])
+              for w, rec in of_record.items()] + list(ours.items())
     results_figures.curves([(title, [(x, by_label[x]) for x in labels]) for title, labels in panels if labels],
                            TARGET, OUT / "curves.png")
     shown = dict.fromkeys([*(v for v in of_record.values() if v), *(x for xs in ours.values() for x in xs)])
     points = [(x, by_label[x], stats[x].holds) for x in shown]
-    claimed = [(w, by_label[own][0]["params"], c["acc"]) for w, c in WRITEUPS.items()
-               if c.get("acc") is not None and (own := next(e.label for e in ENTRIES if e.writeup == w)) in by_label]
+    claimed = [(w, by_label[own[w]][0]["params"], c["acc"]) for w, c in WRITEUPS.items()
+               if c.get("acc") is not None and own.get(w) in by_label]
     results_figures.frontier(points, claimed, PUBLIC, TARGET, OUT / "frontier.png")
     devices = sorted({r["device"] for r in runs})
     hours = sum(r["wall_s"] for r in runs) / 3600
