@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from sweeps import one_thread, read_csv, run_train, train_inprocess  # noqa: F401
-from tinynets.models.searchable import searchable, searchable_params
+from tinynets.models.searchable import searchable, searchable_params, searchable_sep
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -55,6 +55,40 @@ def test_searchable_rejects_bad_knobs():
         searchable(c2=0)
     with pytest.raises(ValueError, match=r"^model.net.head='fc' is not allowed: must be one of gap_conv, gap_fc$"):
         searchable(head="fc")
+
+
+@pytest.mark.parametrize("c1, c2, width, blocks", [(8, 16, 24, 4), (4, 12, 18, 5), (6, 8, 16, 3)])
+def test_searchable_sep_size_by_hand(c1, c2, width, blocks):
+    """Stem convs (no bias) + BN; per separable block a depthwise 3x3, a 1x1 and BN; the 1x1 head."""
+    stem = 9 * c1 + 2 * c1 + 9 * c1 * c2 + 2 * c2
+    blocks_total = sum(9 * ci + ci * width + 2 * width for ci in [c2] + [width] * (blocks - 1))
+    net = searchable_sep(c1, c2, width, blocks)
+    assert net.num_params == stem + blocks_total + 10 * width
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_searchable_sep_as_configured_is_sep(make_cfg):
+    """conf/model/searchable_sep.yaml's defaults build model=sep weight for weight."""
+    nets = []
+    for model in ("searchable_sep", "sep"):
+        torch.manual_seed(0)
+        nets.append(instantiate(make_cfg(f"model={model}").model.net))
+    a, b = (n.state_dict() for n in nets)
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match=r"^model.net.blocks=6 is not allowed: must be an integer from 1 to 5"):
+        searchable_sep(blocks=6)
+
+
+def test_frontier_sep_drops_the_inherited_knobs(make_cfg):
+    """A null in hydra.sweeper.params drops a key of the search it inherits (frontier's
+    model=searchable knobs), so every key of frontier_sep's space exists in its config."""
+    from tinynets.search_space import parse_overrides
+
+    cfg = make_cfg("hparams_search=frontier_sep")
+    params = cfg.hydra.sweeper.params
+    space, _ = parse_overrides([f"{k}={v}" for k, v in params.items() if v is not None])
+    assert set(space) == {"model.net.c1", "model.net.c2", "model.net.width", "model.net.blocks", "dropout.p", "lr"}
+    assert all(OmegaConf.select(cfg, k, default=None) is not None for k in space)
 
 
 # ----------------------------------------------------------------------------- the sampler, no training

@@ -99,8 +99,8 @@ class OptunaSweep:
     def space(self, arguments: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
         from tinynets.search_space import parse_overrides
 
-        params = self.conf.get("params") or {}
-        lines = [f"{k}={v}" for k, v in params.items()] + list(arguments)
+        params = self.conf.get("params") or {}  # null drops a key an inherited search space has
+        lines = [f"{k}={v}" for k, v in params.items() if v is not None] + list(arguments)
         space, fixed = parse_overrides(lines)
         texts = {k.partition("=")[0]: k.partition("=")[2] for k in lines}  # the last one of a key wins
         for key in space:

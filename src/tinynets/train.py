@@ -217,7 +217,9 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
         and trainer.checkpoint_callback.best_model_path
     pruned = pruning.reason if pruning is not None else None
     test_acc = None
-    if not pruned:  # a pruned trial is not worth a test pass
+    # a pruned trial is not worth a test pass; a search trial never sees the test set, so that
+    # nothing chosen from a search's leaderboard or front was chosen on it
+    if not pruned and search.trial_number(cfg) is None:
         test = trainer.test(module, datamodule=datamodule, ckpt_path="best" if use_best else None,
                             verbose=False, weights_only=True)
         test_acc = float(test[0]["test/acc"]) if test else None

@@ -122,7 +122,7 @@ class TinynetsOptunaSweeperConf:
     # draws of the sampler per trial to find an architecture within max_params (0: sample blind)
     budget_draws: int = 200
     # key -> Hydra sweep grammar: choice(4, 8), interval(0.0, 0.1), tag(log, interval(0.005, 0.2))
-    params: Optional[Dict[str, str]] = None
+    params: Optional[Dict[str, Optional[str]]] = None  # null drops an inherited key
 
 
 cs = ConfigStore.instance()

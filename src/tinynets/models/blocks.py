@@ -41,6 +41,13 @@ def conv_block(
     return nn.Sequential(layers)
 
 
+def separable(c_in: int, c_out: int, dropout: float = 0.0) -> dict[str, nn.Module]:
+    """A depthwise-separable block as two named layers: `dw`, a depthwise 3x3 conv (c_in filters
+    of 9 weights), then `pw`, a 1x1 conv to c_out -> ReLU -> BN (-> Dropout)."""
+    return dict(dw=conv_block(c_in, c_in, groups=c_in, relu=False, bn=False),
+                pw=conv_block(c_in, c_out, k=1, dropout=dropout))
+
+
 def bn_dropout(channels: int, dropout: float = 0.0) -> nn.Sequential:
     """A BatchNorm (+ Dropout) with no conv before it (write-up 001 puts one after a max-pool)."""
     layers: OrderedDict[str, nn.Module] = OrderedDict(bn=nn.BatchNorm2d(channels))

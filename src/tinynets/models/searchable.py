@@ -1,4 +1,4 @@
-"""`model=searchable`: the parametric CNN the architecture search explores.
+"""`model=searchable` and `model=searchable_sep`: the parametric CNNs the architecture search explores.
 
 Three blocks of 3x3 convs (padding 1: 28 -> 28, then 14, then 7) built with the same
 `conv_block` as the zoo; between blocks a 2x2 max-pool and, optionally, a 1x1 transition
@@ -8,13 +8,17 @@ layer (`gap_fc`). Its parameter count is exact before any training: build it and
 (`searchable_params`), which costs milliseconds.
 
     python -m tinynets.summary model=searchable model.net.c1=8 model.net.n1=1 model.net.head=gap_fc
+
+`searchable_sep` is the family of `sep` (tinynets.models.zoo): two unpadded 3x3 convs (c1, c2
+channels), a max-pool, `blocks` depthwise-separable blocks of `width` channels, GAP -> 1x1 conv.
+`model=searchable_sep` with c1=8, c2=16, width=24, blocks=4 is `model=sep`, weight for weight.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from tinynets.models.blocks import Net, conv_block
+from tinynets.models.blocks import Net, conv_block, separable
 
 HEADS = ("gap_conv", "gap_fc")
 
@@ -56,6 +60,29 @@ def searchable(
     else:
         layers["flat"] = nn.Flatten()
         layers["fc"] = nn.Linear(c_in, 10)
+    return Net(**layers)
+
+
+def searchable_sep(c1: int = 8, c2: int = 16, width: int = 24, blocks: int = 4, dropout: float = 0.05) -> Net:
+    """sep's layout with its widths and depth as knobs; see the module docstring."""
+    for name, v in (("c1", c1), ("c2", c2), ("width", width)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"model.net.{name}={v!r} is not allowed: must be an integer >= 1")
+    if not isinstance(blocks, int) or isinstance(blocks, bool) or not 1 <= blocks <= 5:
+        raise ValueError(f"model.net.blocks={blocks!r} is not allowed: must be an integer from 1 to 5 "
+                         "(each block takes 2 pixels off the 12x12 map)")
+    layers: dict[str, nn.Module] = dict(
+        c1=conv_block(1, c1, dropout=dropout),  # c1 x 26x26
+        c2=conv_block(c1, c2, dropout=dropout),  # c2 x 24x24
+        pool1=nn.MaxPool2d(2),  # c2 x 12x12
+    )
+    c_in = c2
+    for i in range(3, 3 + blocks):  # named as in sep: s3, s4, ...; each 12 -> 10 -> 8 -> ...
+        layers.update({f"s{i}_{k}": m for k, m in separable(c_in, width, dropout).items()})
+        c_in = width
+    layers["gap"] = nn.AdaptiveAvgPool2d(1)
+    layers["head"] = conv_block(width, 10, k=1, relu=False, bn=False)
+    layers["flat"] = nn.Flatten()
     return Net(**layers)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from tinynets.models.blocks import Net, bn_dropout, conv_block
+from tinynets.models.blocks import Net, bn_dropout, conv_block, separable
 
 # model name -> write-up it comes from (file prefix in ../shared/seeds/)
 WRITEUPS = {
@@ -166,12 +166,6 @@ def nano(dropout: float = 0.05) -> Net:
     return _squeeze_net(8, 8, 12, 8, 10, 12, 12, dropout)
 
 
-def _separable(c_in: int, c_out: int, dropout: float) -> dict[str, nn.Module]:
-    """A depthwise 3x3 conv (c_in filters of 9 weights) then a 1x1 conv to c_out, BN after."""
-    return dict(dw=conv_block(c_in, c_in, groups=c_in, relu=False, bn=False),
-                pw=conv_block(c_in, c_out, k=1, dropout=dropout))
-
-
 def _sep_net(width: int, dropout: float) -> Net:
     """Our separable layout: two 3x3 convs (8, 16 channels), max-pool, four depthwise-separable
     blocks of `width` channels (RF 22 at the last, 4x4), GAP -> 1x1 conv to 10. No bias."""
@@ -180,10 +174,10 @@ def _sep_net(width: int, dropout: float) -> Net:
         c1=conv_block(1, 8, **b),  # 8x26x26       72 + 16
         c2=conv_block(8, 16, **b),  # 16x24x24  1,152 + 32
         pool1=nn.MaxPool2d(2),  # 16x12x12
-        **{f"s3_{k}": m for k, m in _separable(16, width, dropout).items()},  # w x 10x10  16*9 + 16*w + 2w
-        **{f"s4_{k}": m for k, m in _separable(width, width, dropout).items()},  # w x 8x8  w*9 + w*w + 2w
-        **{f"s5_{k}": m for k, m in _separable(width, width, dropout).items()},  # w x 6x6
-        **{f"s6_{k}": m for k, m in _separable(width, width, dropout).items()},  # w x 4x4
+        **{f"s3_{k}": m for k, m in separable(16, width, dropout).items()},  # w x 10x10  16*9 + 16*w + 2w
+        **{f"s4_{k}": m for k, m in separable(width, width, dropout).items()},  # w x 8x8  w*9 + w*w + 2w
+        **{f"s5_{k}": m for k, m in separable(width, width, dropout).items()},  # w x 6x6
+        **{f"s6_{k}": m for k, m in separable(width, width, dropout).items()},  # w x 4x4
         gap=nn.AdaptiveAvgPool2d(1),  # w x 1x1
         head=conv_block(width, 10, k=1, relu=False, bn=False),  # 10x1x1  10w
         flat=nn.Flatten(),
