@@ -19,13 +19,27 @@ OPTIONS = sorted(
 
 
 # options that only exist inside the backprop sheet's experiment (it supplies `sheet` and `iterations`)
-IN_SHEET_EXPERIMENT = {("model", "tiny_sigmoid"), ("data", "sheet_sample")}
+IN_SHEET_EXPERIMENT = {("model", "tiny_sigmoid"), ("data", "sheet_sample"), ("task", "backprop_sheet")}
 
 
 def test_every_group_has_options():
     groups = {g for g, _ in OPTIONS}
     assert {"data", "model", "optimizer", "scheduler", "dropout", "trainer", "logger", "callbacks",
-            "paths", "experiment", "debug", "sheet"} <= groups
+            "paths", "experiment", "debug", "sheet", "task"} <= groups
+
+
+def test_each_task_names_the_function_that_runs_it(make_cfg):
+    """train.run dispatches on `task.run` alone; experiment=backprop_sheet selects its task."""
+    from hydra.utils import get_method
+
+    from tinynets.backprop.runner import run_sheet
+    from tinynets.train import classify
+
+    assert make_cfg().hydra.runtime.choices.task == "classify"
+    assert get_method(make_cfg().task.run) is classify
+    cfg = make_cfg("experiment=backprop_sheet")
+    assert (cfg.hydra.runtime.choices.task, cfg.task.name) == ("backprop_sheet", "backprop_sheet")
+    assert get_method(cfg.task.run) is run_sheet
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tinynets import reliability, search
@@ -26,32 +26,19 @@ log = logging.getLogger("tinynets")
 
 
 def run(cfg: DictConfig) -> float | None:
-    """Train and test one configuration; returns the best eval accuracy (the sweep objective).
+    """Check the config, hand it to the chosen task's function (`task.run`, conf/task/) and
+    return what that returns (the sweep objective).
 
     A single run stops at a bad input with one line and exit status 2, at a divergence with one
     line and status 1. In a multirun a job's failure does not stop the sweep: the job records it
     in its metrics.json (`status: failed|diverged` and `error`, or `pruned` for a search trial
     over max_params) and returns None; the leaderboard shows it and the sweep exits non-zero at
-    the end (tinynets.sweep). A run dir that already holds this run is resumed or, when complete,
-    not run again (tinynets.reliability)."""
+    the end (tinynets.sweep)."""
     t0 = time.perf_counter()
     multirun = in_multirun()
     try:
         check(cfg)  # cheap: before torch is even imported
-        if cfg.get("task") == "backprop_sheet":
-            from tinynets.backprop.runner import run_sheet
-
-            return run_sheet(cfg)
-        if search.trial_number(cfg) is not None:
-            search.check_holdout(cfg)
-        check_launch(cfg, multirun)
-        plan = reliability.plan(output_dir(cfg), task_overrides(), bool(cfg.get("resume", True)))
-        if plan.done is not None:
-            log.info("%s holds this run, complete (status %s, best val acc %s): not run again "
-                     "(resume=false runs it again)", output_dir(cfg), plan.done.get("status"),
-                     plan.done.get("best_val_acc"))
-            return reliability.objective_of(plan.done)
-        return _run(cfg, plan)
+        return get_method(cfg.task.run)(cfg)
     except Diverged as e:  # _run wrote metrics.json (status: diverged)
         if not multirun:
             fail(str(e), code=1)
@@ -76,6 +63,21 @@ def run(cfg: DictConfig) -> float | None:
         log.error("job failed: %s", one_line(e), exc_info=True)  # the traceback goes to the job's log
         record_failure(cfg, "failed", f"{type(e).__name__}: {one_line(e)}", t0)
     return None
+
+
+def classify(cfg: DictConfig) -> float | None:
+    """task=classify: train and test one configuration; returns the best eval accuracy. A run
+    dir that already holds this run is resumed or, when complete, not run again (tinynets.reliability)."""
+    if search.trial_number(cfg) is not None:
+        search.check_holdout(cfg)
+    check_launch(cfg, in_multirun())
+    plan = reliability.plan(output_dir(cfg), task_overrides(), bool(cfg.get("resume", True)))
+    if plan.done is not None:
+        log.info("%s holds this run, complete (status %s, best val acc %s): not run again "
+                 "(resume=false runs it again)", output_dir(cfg), plan.done.get("status"),
+                 plan.done.get("best_val_acc"))
+        return reliability.objective_of(plan.done)
+    return _run(cfg, plan)
 
 
 EXTERNAL_LAUNCHERS = ("SLURM_NTASKS", "TORCHELASTIC_RUN_ID", "OMPI_COMM_WORLD_SIZE", "LSB_JOBID")

@@ -1,6 +1,7 @@
 """`python train.py experiment=backprop_sheet [sheet=eva] [lr=0.8] [iterations=200]`: one run of
 the backprop sheet through Lightning, then sheet.csv, sheet.xlsx, loss.png and metrics.json in
-the run dir. Called by tinynets.train.run after the config checks (task=backprop_sheet)."""
+the run dir: task=backprop_sheet's function (conf/task/backprop_sheet.yaml), called by
+tinynets.train.run after the config checks."""
 
 from __future__ import annotations
 
