@@ -3,7 +3,7 @@
 A run dir (`hydra.run.dir`, or a sweep's job dir) remembers what ran there: `metrics.json`
 when the run finished (with its overrides and its `status`), and `checkpoints/last.ckpt` at
 the end of every epoch (with the overrides and Hydra's `.hydra/*.yaml` of the run, kept by
-`tinynets.run_callbacks.RunIdentity`). With `resume=true` (the default) a run started in such a
+`tinynets.callbacks.RunIdentity`). With `resume=true` (the default) a run started in such a
 dir (the default run dirs are new each time: this is for `hydra.run.dir=<old dir>` and for
 re-running a sweep with `hydra.sweep.dir=<old root>`):
 

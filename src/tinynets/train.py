@@ -7,20 +7,20 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import sys
 import time
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import get_method, instantiate
+from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from tinynets import reliability, search
-from tinynets.config import BuildError, ConfigError, OverBudget, check, check_params
+from tinynets.config import ConfigError, OverBudget, check, check_params
 from tinynets.data.prepare import DataError
 from tinynets.reliability import Diverged, ResumeRefused
 from tinynets.runtime import (choice, device_name, fail, global_rank, in_multirun, one_line, output_dir,
                               quiet_lightning, task_overrides)
+from tinynets.trainer import assemble, build
 
 log = logging.getLogger("tinynets")
 
@@ -96,18 +96,6 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
                           "SLURM (hydra/launcher=slurm, one task per device)")
 
 
-def build(node: DictConfig, key: str, value: Any, *, call: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    """hydra.utils.instantiate (then call the partial it made with `call`), with a bad config
-    group's error as one line (BuildError)."""
-    try:
-        obj = instantiate(node, **kwargs)
-        return obj(**call) if call is not None else obj
-    except (ConfigError, DataError):
-        raise
-    except Exception as e:  # noqa: BLE001 - the library's message names what is wrong
-        raise BuildError(key, value, e) from None
-
-
 def record_failure(cfg: DictConfig, status: str, reason: str, t0: float, **extra: Any) -> None:
     """A job's metrics.json when it could not finish: what it was, its status and why."""
     from tinynets.report import write_json
@@ -146,7 +134,6 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
     import lightning as L
 
     quiet_lightning()
-    from tinynets.callbacks import History
     from tinynets.models.zoo import WRITEUPS
     from tinynets.report import code_version, run_metrics, verdict_block, write_json
     from tinynets.tb import close_loggers
@@ -155,27 +142,8 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
     datamodule = build(cfg.data, "data", choice(cfg, "data"))
     datamodule.prepare_data()  # before anything is written: a data error leaves no half run
 
-    loggers = [build(c, f"logger.{k}", OmegaConf.select(c, "_target_"))
-               for k, c in cfg.get("logger", {}).items() if c]
-    history = History(verbose=global_rank() == 0)  # one epoch line per epoch, not one per DDP rank
-    callbacks = [build(c, f"callbacks.{k}", OmegaConf.select(c, "_target_"))
-                 for k, c in cfg.get("callbacks", {}).items() if c] + [history]
-    from tinynets.run_callbacks import DivergenceGuard, EpochSeed, OptunaPruning, RunIdentity
-
-    from tinynets.callbacks import Curves
-
-    callbacks += [EpochSeed(cfg.seed), DivergenceGuard(),
-                  RunIdentity(model_name, params, task_overrides(), output_dir(cfg)),
-                  Curves(output_dir(cfg) / "curves.png", history, cfg.target_acc)]
-    pruning = None
-    if trial is not None:
-        pruning = OptunaPruning(trial)
-        callbacks.append(pruning)
-    trainer_kwargs: dict[str, Any] = {}
-    if cfg.trainer.get("enable_progress_bar") is None:
-        trainer_kwargs["enable_progress_bar"] = sys.stderr.isatty()
-    trainer = build(cfg.trainer, "trainer", choice(cfg, "trainer"), callbacks=callbacks, logger=loggers or False,
-                    **trainer_kwargs)
+    run = assemble(cfg, model=(model_name, params), trial=trial)
+    trainer, loggers, history, pruning = run.trainer, run.loggers, run.history, run.pruning
 
     module = build(cfg.model, "model", model_name, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
                    channels_last=cfg.channels_last, compile=cfg.get("compile", False))
