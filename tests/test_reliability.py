@@ -129,7 +129,7 @@ def test_a_checkpoint_whose_weights_do_not_fit_is_refused(tmp_path, tiny_mnist, 
     """Same overrides, other weights (e.g. a conf/model file changed since): the shapes decide."""
     import torch
 
-    from tinynets.reliability import Plan, ResumeRefused
+    from tinynets.resume import Plan, ResumeRefused
     from tinynets.train import _run
 
     cfg = make_cfg(*tiny(tiny_mnist))

@@ -146,7 +146,7 @@ def test_metrics_record_the_first_step(make_cfg, tiny_mnist):
                    "callbacks=none")
     _run(cfg)
     m = json.loads((tmp_path_of(cfg) / "metrics.json").read_text())
-    from tinynets.proc import seconds_since_start
+    from tinynets.runtime import seconds_since_start
 
     assert 0 < m["first_step_s"] < seconds_since_start()
 

@@ -11,7 +11,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from tinynets.proc import seconds_since_start
+from tinynets.runtime import seconds_since_start
 
 log = logging.getLogger("tinynets")
 
@@ -162,7 +162,7 @@ class EpochSeed(Callback):
 
 class DivergenceGuard(Callback):
     """Stops the run at the first NaN or infinite training loss, before it reaches the weights
-    (raises tinynets.reliability.Diverged; under DDP every rank stops at the same step)."""
+    (raises tinynets.resume.Diverged; under DDP every rank stops at the same step)."""
 
     def __init__(self) -> None:
         self._batch_idx = 0
@@ -173,7 +173,7 @@ class DivergenceGuard(Callback):
     def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss) -> None:
         import torch
 
-        from tinynets.reliability import Diverged
+        from tinynets.resume import Diverged
 
         bad = not bool(torch.isfinite(loss.detach()).all())
         if trainer.world_size > 1:
@@ -184,7 +184,7 @@ class DivergenceGuard(Callback):
 
 class RunIdentity(Callback):
     """Keeps, in every checkpoint, what run made it: model name, params, overrides and the run's
-    `.hydra/*.yaml` (tinynets.reliability compares them before resuming, and puts the files back
+    `.hydra/*.yaml` (tinynets.resume compares them before resuming, and puts the files back
     when it refuses)."""
 
     def __init__(self, model: str, params: int, overrides: list[str], run_dir) -> None:
@@ -203,4 +203,4 @@ class RunIdentity(Callback):
         return dict(self.state)
 
     def load_state_dict(self, state_dict: dict) -> None:
-        pass  # this run's identity stands (tinynets.reliability checked it against the checkpoint's)
+        pass  # this run's identity stands (tinynets.resume checked it against the checkpoint's)

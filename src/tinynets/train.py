@@ -14,10 +14,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
-from tinynets import reliability, search
+from tinynets import resume, search
 from tinynets.config import ConfigError, OverBudget, check, check_params
 from tinynets.data.prepare import DataError
-from tinynets.reliability import Diverged, ResumeRefused
+from tinynets.resume import Diverged, ResumeRefused
 from tinynets.runtime import (choice, device_name, fail, global_rank, in_multirun, one_line, output_dir,
                               quiet_lightning, task_overrides)
 from tinynets.trainer import assemble, build
@@ -33,7 +33,7 @@ def run(cfg: DictConfig) -> float | None:
     line and status 1. In a multirun a job's failure does not stop the sweep: the job records it
     in its metrics.json (`status: failed|diverged` and `error`, or `pruned` for a search trial
     over max_params) and returns None; the leaderboard shows it and the sweep exits non-zero at
-    the end (tinynets.sweep)."""
+    the end (tinynets.leaderboard)."""
     t0 = time.perf_counter()
     multirun = in_multirun()
     try:
@@ -67,16 +67,16 @@ def run(cfg: DictConfig) -> float | None:
 
 def classify(cfg: DictConfig) -> float | None:
     """task=classify: train and test one configuration; returns the best eval accuracy. A run
-    dir that already holds this run is resumed or, when complete, not run again (tinynets.reliability)."""
+    dir that already holds this run is resumed or, when complete, not run again (tinynets.resume)."""
     if search.trial_number(cfg) is not None:
         search.check_holdout(cfg)
     check_launch(cfg, in_multirun())
-    plan = reliability.plan(output_dir(cfg), task_overrides(), bool(cfg.get("resume", True)))
+    plan = resume.plan(output_dir(cfg), task_overrides(), bool(cfg.get("resume", True)))
     if plan.done is not None:
         log.info("%s holds this run, complete (status %s, best val acc %s): not run again "
                  "(resume=false runs it again)", output_dir(cfg), plan.done.get("status"),
                  plan.done.get("best_val_acc"))
-        return reliability.objective_of(plan.done)
+        return resume.objective_of(plan.done)
     return _run(cfg, plan)
 
 
@@ -98,7 +98,7 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
 
 def record_failure(cfg: DictConfig, status: str, reason: str, t0: float, **extra: Any) -> None:
     """A job's metrics.json when it could not finish: what it was, its status and why."""
-    from tinynets.report import write_json
+    from tinynets.record import write_json
 
     log.error("%s: %s", status, reason)
     if global_rank() != 0:
@@ -118,10 +118,10 @@ def record_failure(cfg: DictConfig, status: str, reason: str, t0: float, **extra
     write_json(out / "metrics.json", record)
 
 
-def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
+def _run(cfg: DictConfig, plan: resume.Plan | None = None) -> float | None:
     import torch
 
-    plan = plan or reliability.Plan()
+    plan = plan or resume.Plan()
     model_name = choice(cfg, "model") or "model"
     torch.manual_seed(cfg.seed)  # the initial weights too come from the seed
     net = build(cfg.model.net, "model", model_name)  # torch only: the params check comes before Lightning
@@ -135,7 +135,7 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
 
     quiet_lightning()
     from tinynets.models.zoo import WRITEUPS
-    from tinynets.report import code_version, run_metrics, verdict_block, write_json
+    from tinynets.record import code_version, run_metrics, verdict_block, write_json
     from tinynets.tb import close_loggers
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -148,7 +148,7 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
     module = build(cfg.model, "model", model_name, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
                    channels_last=cfg.channels_last, compile=cfg.get("compile", False))
     if plan.ckpt is not None:
-        reliability.check_weights_fit(plan.ckpt, module, model_name, params, output_dir(cfg))
+        resume.check_weights_fit(plan.ckpt, module, model_name, params, output_dir(cfg))
         log.info("Resuming from %s", plan.ckpt)
         import warnings
 

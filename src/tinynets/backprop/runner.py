@@ -58,7 +58,7 @@ def run_sheet(cfg: DictConfig) -> float:
     quiet_lightning()
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     from tinynets.backprop.sheet import plot_loss, write_csv, write_xlsx
-    from tinynets.report import write_json
+    from tinynets.record import write_json
 
     t_start = time.perf_counter()
     preset = preset_name(cfg)

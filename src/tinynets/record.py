@@ -1,4 +1,5 @@
-"""What a finished run leaves behind: metrics.json and the "Submission Info" verdict."""
+"""The per-run record: what a finished run leaves behind (metrics.json's fields, the code version)
+and the "Submission Info" verdict printed from it. The results of record are tinynets.results."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Reliability: auto-resume, skipping complete runs, divergence, checks on IDX files.
+"""Resume planning: what a run started in a dir that already holds one does (`plan`: not run
+again, resumed from last.ckpt, or refused in one line), and `Diverged`, the stop a diverged run records.
 
 A run dir (`hydra.run.dir`, or a sweep's job dir) remembers what ran there: `metrics.json`
 when the run finished (with its overrides and its `status`), and `checkpoints/last.ckpt` at
