@@ -134,7 +134,6 @@ def _run(cfg: DictConfig, plan: resume.Plan | None = None) -> float | None:
     import lightning as L
 
     quiet_lightning()
-    from tinynets.models.zoo import WRITEUPS
     from tinynets.record import code_version, run_metrics, verdict_block, write_json
     from tinynets.tb import close_loggers
 
@@ -207,7 +206,8 @@ def _run(cfg: DictConfig, plan: resume.Plan | None = None) -> float | None:
         write_json(output_dir(cfg) / "metrics.json", metrics)
         if pruned:
             log.info("Trial pruned %s", pruned)
-        log.info("\n" + verdict_block(metrics, WRITEUPS.get(model_name), cfg.max_params, cfg.target_epochs))
+        log.info("\n" + verdict_block(metrics, OmegaConf.select(cfg, "model.writeup.id"), cfg.max_params,
+                                         cfg.target_epochs))
         log.info("Run dir: %s", output_dir(cfg))
     return None if pruned else metrics["best_val_acc"]
 

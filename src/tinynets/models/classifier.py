@@ -31,6 +31,7 @@ class Classifier(L.LightningModule):
         num_classes: int = 10,
         channels_last: bool = False,
         compile: bool = False,
+        writeup: Mapping | None = None,  # conf/model/*.yaml's write-up id and claim: read by reports, not here
     ) -> None:
         super().__init__()
         # channels-last weights make the CPU (oneDNN) and GPU convs of these small nets faster:
