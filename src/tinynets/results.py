@@ -5,7 +5,7 @@
 
 The entries (conf/results.yaml) are trained with their seeds on the official 10k test set as the
 per-epoch eval set, each as `python train.py <overrides> seed=N` into outputs/results/<label>/seed<N>/.
-`run` skips runs whose metrics.json is complete, so an interrupted reproduction resumes.
+`run` skips runs whose run dir holds them complete (tinynets.resume), so an interrupted reproduction resumes.
 `report` reads those run dirs and the runs results.json already records: nothing is typed by hand.
 """
 
@@ -61,7 +61,10 @@ def run(labels: list[str], jobs: int = 1, seeds: list[int] | None = None) -> int
         print(f"error: unknown entries {unknown}; known: {list(by_label)}", file=sys.stderr)
         return 2
     chosen = [by_label[x] for x in labels] if labels else ENTRIES + SCREEN  # in the order given
-    done = {e.label: complete(e) for e in chosen}
+    from tinynets.resume import complete_record  # what train.py itself would not run again
+
+    done = {e.label: [s for s in e.seeds if complete_record(run_dir(e, s), [*e.overrides, f"seed={s}"]) is not None]
+            for e in chosen}
     pending = [(e, s) for e in chosen for s in e.seeds
                if (seeds is None or s in seeds) and s not in done[e.label]]
     for e in chosen:
