@@ -70,10 +70,21 @@ def test_option_composes_and_instantiates(make_cfg, group, option):
 
 
 def test_trainer_configs_build_a_trainer(make_cfg, tmp_path):
+    """The trainer group's values reach the Trainer that tinynets.trainer.assemble builds, with the
+    callbacks group's and a classifier's always-on callbacks."""
+    from lightning.pytorch.accelerators import CPUAccelerator
+
+    from tinynets.trainer import assemble
+
     for option in ("default", "cpu"):
-        cfg = make_cfg(f"trainer={option}")
-        trainer = instantiate(cfg.trainer, logger=False, enable_progress_bar=False)
-        assert trainer.max_epochs == cfg.trainer.max_epochs
+        cfg = make_cfg(f"trainer={option}", "trainer.max_epochs=3", "logger=none")
+        trainer = assemble(cfg, model=("gap_fc", 19_629), enable_progress_bar=False).trainer
+        assert (trainer.max_epochs, trainer.num_sanity_val_steps, trainer.check_val_every_n_epoch) == (3, 0, 1)
+        assert trainer.log_every_n_steps == 50 and trainer.default_root_dir == cfg.paths.output_dir
+        assert isinstance(trainer.accelerator, CPUAccelerator) and trainer.precision == "32-true"
+        kinds = [type(c).__name__ for c in trainer.callbacks]
+        assert {"ModelCheckpoint", "TestFigures", "History", "Curves", "EpochSeed", "DivergenceGuard",
+                "RunIdentity"} <= set(kinds) and "OptunaPruning" not in kinds
 
 
 def test_onecycle_takes_total_steps_from_the_trainer(make_cfg):
