@@ -37,7 +37,7 @@ summary: $(STAMP)
 
 # experiments/backprop_sheet/README.md and its figures, from fresh runs of the era and eva lr sweeps
 backprop-report: $(STAMP)
-	$(BIN)/python -m tinynets.backprop.report
+	$(BIN)/python -m tinynets.backprop.readme
 
 clean-outputs:
 	rm -rf outputs/runs outputs/sweeps

@@ -71,3 +71,12 @@ def run_train(*args: str, timeout: int = 300, **env: str) -> subprocess.Complete
     """`python train.py <args>` in a subprocess, on one thread per process."""
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=ROOT, env=cli_env(**env),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_single(cfg, capsys) -> tuple[int, str]:
+    """tinynets.train.run on a composed config, as a single run: (exit status, stderr)."""
+    from tinynets.train import run
+
+    with pytest.raises(SystemExit) as e:
+        run(cfg)
+    return e.value.code, capsys.readouterr().err

@@ -55,7 +55,7 @@ def test_bad_input_cli(tmp_path, override, line):
 
 def test_report_statements_follow_the_curves():
     """The README's 'Reading it' lines are computed, so they change when the curves do."""
-    from tinynets.backprop.report import observations
+    from tinynets.backprop.readme import observations
 
     start = {n: "0.1" for n in ("i1", "i2", *(f"w{k}" for k in range(1, 9)))}
     row0 = {"a": {**start, "a_o1": "0.6", "a_o2": "0.6", **{f"dE_dw{k}": "0.01" for k in range(1, 9)}},

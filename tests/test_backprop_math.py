@@ -134,7 +134,7 @@ def test_presets(make_cfg, preset, w, targets, biases):
 
 def test_experiment_defaults_and_overrides(make_cfg):
     cfg = make_cfg("experiment=backprop_sheet")
-    assert cfg.task == "backprop_sheet" and cfg.iterations == 100
+    assert cfg.task.name == "backprop_sheet" and cfg.iterations == 100
     assert cfg.optimizer._target_ == "torch.optim.SGD" and cfg.optimizer.momentum == 0
     assert cfg.optimizer.lr == cfg.lr and cfg.scheduler.fn is None
     assert list(cfg.sheet.targets) == [0.5, 0.5]  # era by default

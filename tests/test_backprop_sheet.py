@@ -279,6 +279,9 @@ def test_libreoffice_recalculates_the_sheet(runs, tmp_path):
     ("model.check_autograd=maybe", "error: model.check_autograd='maybe' is not allowed: must be true or false"),
     ("optimizer=sgd", "error: optimizer={'_target_': 'torch.optim.SGD'"),
     ("model=gap_fc", "error: model='gap_fc' is not allowed: task=backprop_sheet runs model=tiny_sigmoid only"),
+    ("+model.width=3", "error: model='tiny_sigmoid' is not allowed: it cannot be built (TypeError: "),
+    ("+data.shuffle=true", "error: data='sheet_sample' is not allowed: it cannot be built (TypeError: "),
+    ("+trainer.bogus=1", "error: trainer='cpu' is not allowed: it cannot be built (TypeError: "),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, override, line):
     with pytest.raises(SystemExit) as e:

@@ -19,13 +19,27 @@ OPTIONS = sorted(
 
 
 # options that only exist inside the backprop sheet's experiment (it supplies `sheet` and `iterations`)
-IN_SHEET_EXPERIMENT = {("model", "tiny_sigmoid"), ("data", "sheet_sample")}
+IN_SHEET_EXPERIMENT = {("model", "tiny_sigmoid"), ("data", "sheet_sample"), ("task", "backprop_sheet")}
 
 
 def test_every_group_has_options():
     groups = {g for g, _ in OPTIONS}
     assert {"data", "model", "optimizer", "scheduler", "dropout", "trainer", "logger", "callbacks",
-            "paths", "experiment", "debug", "sheet"} <= groups
+            "paths", "experiment", "debug", "sheet", "task"} <= groups
+
+
+def test_each_task_names_the_function_that_runs_it(make_cfg):
+    """train.run dispatches on `task.run` alone; experiment=backprop_sheet selects its task."""
+    from hydra.utils import get_method
+
+    from tinynets.backprop.runner import run_sheet
+    from tinynets.train import classify
+
+    assert make_cfg().hydra.runtime.choices.task == "classify"
+    assert get_method(make_cfg().task.run) is classify
+    cfg = make_cfg("experiment=backprop_sheet")
+    assert (cfg.hydra.runtime.choices.task, cfg.task.name) == ("backprop_sheet", "backprop_sheet")
+    assert get_method(cfg.task.run) is run_sheet
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
@@ -56,10 +70,21 @@ def test_option_composes_and_instantiates(make_cfg, group, option):
 
 
 def test_trainer_configs_build_a_trainer(make_cfg, tmp_path):
+    """The trainer group's values reach the Trainer that tinynets.trainer.assemble builds, with the
+    callbacks group's and a classifier's always-on callbacks."""
+    from lightning.pytorch.accelerators import CPUAccelerator
+
+    from tinynets.trainer import assemble
+
     for option in ("default", "cpu"):
-        cfg = make_cfg(f"trainer={option}")
-        trainer = instantiate(cfg.trainer, logger=False, enable_progress_bar=False)
-        assert trainer.max_epochs == cfg.trainer.max_epochs
+        cfg = make_cfg(f"trainer={option}", "trainer.max_epochs=3", "logger=none")
+        trainer = assemble(cfg, model=("gap_fc", 19_629), enable_progress_bar=False).trainer
+        assert (trainer.max_epochs, trainer.num_sanity_val_steps, trainer.check_val_every_n_epoch) == (3, 0, 1)
+        assert trainer.log_every_n_steps == 50 and trainer.default_root_dir == cfg.paths.output_dir
+        assert isinstance(trainer.accelerator, CPUAccelerator) and trainer.precision == "32-true"
+        kinds = [type(c).__name__ for c in trainer.callbacks]
+        assert {"ModelCheckpoint", "TestFigures", "History", "Curves", "EpochSeed", "DivergenceGuard",
+                "RunIdentity"} <= set(kinds) and "OptunaPruning" not in kinds
 
 
 def test_onecycle_takes_total_steps_from_the_trainer(make_cfg):

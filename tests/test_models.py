@@ -1,9 +1,11 @@
-"""The five write-up networks: exact parameter counts, shapes, flags, receptive fields."""
+"""tinynets.models: the write-up networks (exact parameter counts, shapes, flags, receptive
+fields), vgg_lite, and the Classifier's compile flag."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
 from tinynets.models import zoo
@@ -122,3 +124,33 @@ def test_summary_cli_composes_the_training_config(capsys):
     assert "Dropout: no" in out
     assert main(["experiment=deep_narrow", "dropout.p=3"]) == 2
     assert capsys.readouterr().err.strip() == "error: dropout.p=3 is not allowed: must be a number in [0, 1)"
+
+
+def test_compile_flag(make_cfg):
+    from hydra.utils import instantiate
+
+    from tinynets.config import ConfigError, check
+
+    cfg = make_cfg("compile=true", "model=gap_fc")
+    check(cfg)
+    net = instantiate(cfg.model.net)
+    keys = set(net.state_dict())
+    module = instantiate(cfg.model, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler, compile=True)
+    assert module.net._compiled_call_impl is not None  # compiled in place (nothing run here: slow on CPU)
+    assert set(module.net.state_dict()) == keys  # checkpoints keep their keys
+    assert make_cfg().compile is False
+    OmegaConf.update(cfg, "compile", "yes")
+    with pytest.raises(ConfigError, match="compile='yes' is not allowed: must be true or false"):
+        check(cfg)
+
+
+def test_vgg_lite_the_fast_recipe_model():
+    from tinynets.models import zoo
+    from tinynets.receptive_field import receptive_fields
+
+    net = zoo.vgg_lite()
+    assert net.num_params == 17_816
+    assert net.flags == {"uses_bn": True, "uses_dropout": True, "uses_gap": True, "uses_fc": False}
+    assert net.eval()(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    rf = dict(receptive_fields(net))
+    assert rf["c6.conv"].rf == 32  # as its docstring says: wider than the 28-px digit at the GAP

@@ -1,17 +1,26 @@
 """MNIST preparation on tiny synthetic IDX files: sources in order, MD5 checks, the
-verification cache, atomic writes, the restricted unpickler and the all-sources-failed line."""
+verification cache, atomic writes, the restricted unpickler and the all-sources-failed line;
+in a training run: corrupt files as one line, two trainings preparing one empty data dir."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
 import io
+import json
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import ROOT, synthetic_mnist
+from sweeps import cli_env, one_thread, run_single  # noqa: F401
 from tinynets.data import prepare as P
+
+TESTS = Path(__file__).resolve().parent
 
 rng = np.random.default_rng(0)
 FILES = {
@@ -159,3 +168,51 @@ class _Evil:
 def test_restricted_unpickler_refuses_anything_but_arrays():
     with pytest.raises(pickle.UnpicklingError, match="refusing to unpickle"):
         P.mnist_from_pickle(_pickle_gz(_Evil()))
+
+
+# ----------------------------------------------------------------------------- in a training run
+def _tiny(data: Path) -> tuple[str, ...]:
+    return ("debug=fast", "data.verify=false", f"paths.data_dir={data}", "~callbacks.test_figures")
+
+
+def test_corrupted_idx_file_used_unchecked(make_cfg, tiny_mnist, capsys):
+    raw = tiny_mnist / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    raw.write_bytes(raw.read_bytes()[:50])
+    cfg = make_cfg(*_tiny(tiny_mnist))
+    code, err = run_single(cfg, capsys)
+    assert code == 2 and err == (f"error: paths.data_dir='{tiny_mnist}' is not allowed: {raw} is not a valid MNIST "
+                                 "IDX file: it has 50 bytes, its header says 136 (truncated or corrupt) (with "
+                                 "data.verify=true a corrupt file is fetched again)\n")
+    assert list(Path(cfg.paths.output_dir).iterdir()) == []
+
+
+def test_corrupted_idx_file_with_md5_check_and_no_source(make_cfg, tiny_mnist, capsys):
+    """MD5 mismatch: the file is removed and fetched again; with no source reachable, one line."""
+    cfg = make_cfg("debug=fast", f"paths.data_dir={tiny_mnist}", "data.sources=[]")
+    code, err = run_single(cfg, capsys)
+    raw = tiny_mnist / "MNIST" / "raw"
+    assert code == 2 and err.startswith(f"error: MNIST is not available in {raw} (tried files in place: missing or "
+                                        "corrupt train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                                        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)")
+    assert err.count("\n") == 1 and not any(raw.glob("*-ubyte"))  # the corrupt files are gone
+    assert list(Path(cfg.paths.output_dir).iterdir()) == []
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_two_trainings_at_once_on_an_empty_data_dir(tmp_path):
+    """Both prepare the same empty data dir from a slow source: one fetches under the file lock,
+    the other waits for it and finds the files verified; both train."""
+    files = synthetic_mnist(tmp_path / "src")
+    data, calls = tmp_path / "data", tmp_path / "calls"
+    env = cli_env(FAKE_MNIST_FILES=str(files), FAKE_MNIST_CALLS=str(calls))
+    procs = [subprocess.Popen([sys.executable, str(TESTS / "fake_source_train.py"), "debug=fast",
+                               "~callbacks.test_figures", f"paths.data_dir={data}", "data.sources=[fake]",
+                               f"hydra.run.dir={tmp_path / f'run{i}'}"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    assert len(calls.read_text().split()) == 1  # one download, not two
+    assert all(json.loads((tmp_path / f"run{i}" / "metrics.json").read_text())["status"] == "ok" for i in (0, 1))
+    assert sorted(p.name for p in (data / "MNIST" / "raw").iterdir()) == [
+        ".lock", ".verified.json", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte"]

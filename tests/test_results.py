@@ -40,7 +40,10 @@ def test_the_spec_file_is_read_and_the_target_is_train_yamls():
     assert results.SEEDS == (0, 1, 2)
     assert next(e for e in results.ENTRIES if e.label == "slim").seeds == (0, 1, 2, 3, 4)
     assert next(e for e in results.ENTRIES if e.label == "gap_fc_rot7").seeds == (0,)
-    assert results.TARGET == 99.4 and results.WRITEUPS["004"]["acc"] == 99.49
+    assert results.TARGET == 99.4 and results.WRITEUPS["004"]["acc"] == 99.49 and results.WRITEUPS["003"]["acc"] is None
+    # each write-up row is known by its model (conf/model/*.yaml carries the id), ours by none
+    assert [e.writeup for e in results.ENTRIES[:5]] == ["000", "001", "002", "003", "004"]
+    assert {e.writeup for e in results.ENTRIES if e.label.startswith(("slim", "micro", "nano", "sep"))} == {None}
 
 
 def test_report_tables_verdicts_and_pending_runs(dirs):

@@ -25,6 +25,8 @@ def test_train_debug_fast_end_to_end(tmp_path, tiny_mnist):
     out = done.stdout
     assert "[Epoch 1] loss=" in out and "on test" in out
     assert "Submission Info" in out and "Used Fully-Connected  yes" in out
+    assert "gap_fc (write-up 000)" in out  # the id its conf/model/gap_fc.yaml carries
+    assert "(<= 20,000: yes)" in out and "(<= 20: " in out  # train.yaml's max_params and target_epochs
     assert out.count("GPU available") <= 1  # Lightning's lines are not printed twice
 
     m = json.loads((run_dir / "metrics.json").read_text())
@@ -32,6 +34,9 @@ def test_train_debug_fast_end_to_end(tmp_path, tiny_mnist):
     assert (m["model"], m["params"], m["epochs"], m["eval_set"]) == ("gap_fc", 19_629, 1, "test")
     assert m["verdict"]["params_ok"] and m["verdict"]["uses_fc"]
     assert 0 <= m["best_val_acc"] <= 100 and m["best_epoch"] == 1
+    h = m["history"][0]  # the counts torchmetrics kept agree with the accuracy, on all 128 test images
+    assert h["val_total"] == 128 and 100 * h["val_correct"] / 128 == pytest.approx(h["val_acc"], abs=1e-3)
+    assert f"acc={h['val_correct']}/128" in out
     assert m["test_acc"] == pytest.approx(m["best_val_acc"])  # eval set = test set, final weights
     assert (run_dir / ".hydra" / "config.yaml").exists()
     assert {p.name for p in (run_dir / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
@@ -87,4 +92,9 @@ def test_classic_torchvision_pipeline_runs(make_cfg, tiny_mnist, lightning_quiet
 
     cfg = make_cfg("debug=fast", "data=mnist_torchvision", "data.num_workers=0", "data.augment.rotation=7",
                    f"paths.data_dir={tiny_mnist}", "data.verify=false", "logger=none", "callbacks=none")
-    assert _run(cfg) is not None
+    best = _run(cfg)
+    m = json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+    assert m["status"] == "ok" and m["eval_set"] == "test" and best == m["best_val_acc"]
+    rec = m["history"][0]
+    assert rec["val_total"] == 128  # every synthetic test image once, through torchvision's DataLoader
+    assert 100 * rec["val_correct"] / rec["val_total"] == pytest.approx(rec["val_acc"], abs=1e-3)

@@ -184,3 +184,15 @@ def test_an_export_that_fails_its_check_is_not_written(digits_run, tmp_path, mon
     assert code == 1 and err.startswith("error: the export was not written: check on 16 MNIST test images: ")
     assert err.rstrip().endswith("FAILED") and err.count("\n") == 1
     assert not [p for p in run_dir.iterdir() if "model." in p.name]
+
+
+@pytest.mark.parametrize("task", ["backprop_sheet", "{name: backprop_sheet, run: tinynets.backprop.runner.run_sheet}"])
+def test_a_sheet_run_is_known_by_its_config_alone(tmp_path, task):
+    """A sheet run without metrics.json: its .hydra/config.yaml says so (`task` a string in older runs)."""
+    from tinynets.trained import is_backprop_sheet
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(f"task: {task}\n")
+    assert is_backprop_sheet(tmp_path)
+    (tmp_path / ".hydra" / "config.yaml").write_text("task: {name: classify, run: tinynets.train.classify}\n")
+    assert not is_backprop_sheet(tmp_path)

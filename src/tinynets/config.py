@@ -59,7 +59,6 @@ def numbers(n: int) -> tuple[Callable[[Any], bool], str]:
     return ok, f"a list of {n} numbers, e.g. [{', '.join(['0.1'] * n)}]"
 
 
-TASKS = ("classify", "backprop_sheet")
 XLSX_MAX_ITERATIONS = 1_048_571  # sheet.xlsx: 1,048,576 rows at most, 4 header rows, row 0 .. N
 
 # key -> rule; a key absent from the composed config is not checked
@@ -78,7 +77,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.augment.scale": number(0, 0.5, hi_open=True),
     "channels_last": (lambda v: isinstance(v, bool), "true or false"),
     "compile": (lambda v: isinstance(v, bool), "true or false"),
-    "task": (lambda v: v in TASKS, "one of " + ", ".join(TASKS)),
     # experiment=backprop_sheet
     "iterations": (lambda v: _is_int(v) and 1 <= v <= XLSX_MAX_ITERATIONS,
                    f"an integer from 1 to {XLSX_MAX_ITERATIONS} (the rows sheet.xlsx can hold)"),
@@ -141,7 +139,7 @@ TINY_SIGMOID = "tinynets.backprop.module.TinySigmoid"
 
 def check_task(cfg: DictConfig) -> None:
     """The backprop sheet's model and task go together (experiment=backprop_sheet sets both)."""
-    sheet_task = OmegaConf.select(cfg, "task", default="classify") == "backprop_sheet"
+    sheet_task = OmegaConf.select(cfg, "task.name", default="classify") == "backprop_sheet"
     tiny = OmegaConf.select(cfg, "model._target_", default=None) == TINY_SIGMOID
     if sheet_task and not tiny:
         from hydra.core.hydra_config import HydraConfig

@@ -1,5 +1,5 @@
 """Matplotlib figures of a run (Agg backend: no display needed): per-epoch curves, confusion
-matrix, misclassified digits; `save` writes one atomically."""
+matrix, misclassified digits (tinynets.files.save_figure writes one)."""
 
 from __future__ import annotations
 
@@ -63,14 +63,20 @@ def confusion_matrix(cm: torch.Tensor) -> plt.Figure:
 
 
 def misclassified(items: list[tuple[torch.Tensor, int, int]], cols: int = 8) -> plt.Figure:
-    """A grid of misclassified digits titled `true->pred`."""
+    """A grid of misclassified digits (torchvision's `make_grid`), each labelled `true->pred`."""
+    from torchvision.utils import make_grid
+
+    pad, size = 9, items[0][0].shape[-1]  # room above each digit for its label
+    digits = torch.stack([(x.reshape(1, size, size).float() * STD + MEAN).clamp(0, 1) for x, _, _ in items])
+    grid = make_grid(digits, nrow=cols, padding=pad, pad_value=0.0)[0]  # one channel of the gray grid
     rows = (len(items) + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.1, rows * 1.25), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (x, true, pred) in zip(axes.flat, items):
-        ax.imshow((x.squeeze(0) * STD + MEAN).clamp(0, 1), cmap="gray_r")
-        ax.set_title(f"{true}->{pred}", fontsize=8, color="crimson")
+    fig, ax = plt.subplots(figsize=(cols * 1.1, rows * 1.25))
+    ax.imshow(grid, cmap="gray_r", vmin=0, vmax=1)
+    ax.axis("off")
+    for k, (_, true, pred) in enumerate(items):
+        r, c = divmod(k, cols)
+        ax.text(pad + c * (size + pad), pad + r * (size + pad), f"{true}->{pred}", fontsize=8, color="crimson",
+                va="bottom")
     fig.suptitle("Misclassified test digits (true->predicted)", fontsize=9)
     fig.tight_layout()
     return fig

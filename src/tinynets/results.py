@@ -5,7 +5,7 @@
 
 The entries (conf/results.yaml) are trained with their seeds on the official 10k test set as the
 per-epoch eval set, each as `python train.py <overrides> seed=N` into outputs/results/<label>/seed<N>/.
-`run` skips runs whose metrics.json is complete, so an interrupted reproduction resumes.
+`run` skips runs whose run dir holds them complete (tinynets.resume), so an interrupted reproduction resumes.
 `report` reads those run dirs and the runs results.json already records: nothing is typed by hand.
 """
 
@@ -20,47 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinynets.files import atomic_write, read_json, read_metrics, write_json
+from tinynets.results_spec import Entry, load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "outputs" / "results"
 OUT = ROOT / "experiments" / "mnist_under_20k"
-SPEC = ROOT / "conf" / "results.yaml"  # the entries, their seeds, the write-ups' claims, public figures
 JOBS_NOTE = ("with `make reproduce`'s default of two runs at a time, one core each (a run alone with\n"
              "both cores is faster, but two at a time finish more runs per hour on a 2-core CPU).")
-
-
-@dataclass(frozen=True)
-class Entry:
-    label: str
-    overrides: tuple[str, ...]
-    writeup: str | None = None  # file prefix in shared/seeds/
-    note: str = ""
-    seeds: tuple[int, ...] = (0, 1, 2)
-
-
-@dataclass(frozen=True)
-class Spec:
-    entries: list[Entry]  # results of record: the official test set after every epoch
-    screen: list[Entry]  # recipe screen on a holdout of train
-    seeds: tuple[int, ...]
-    writeups: dict  # write-up id -> {claimed, acc}
-    public: list[dict]  # published results: {params, acc, epochs}
-    ours: dict[str, list[str]]  # our rows drawn in the figures, by curves.png panel
-    target: float  # train.yaml's target_acc
-
-
-def load_spec(path: Path = SPEC) -> Spec:
-    from omegaconf import OmegaConf
-
-    spec = OmegaConf.to_container(OmegaConf.load(path))
-    seeds = tuple(spec["seeds"])
-
-    def entries(key: str, default_seeds: tuple[int, ...]) -> list[Entry]:
-        return [Entry(e["label"], tuple(e["overrides"]), e.get("writeup"), e.get("note", ""),
-                      tuple(e.get("seeds", default_seeds))) for e in spec.get(key) or []]
-
-    return Spec(entries("entries", seeds), entries("screen", (0,)), seeds, spec["writeups"], spec["public"],
-                dict(spec.get("ours") or {}), float(OmegaConf.load(ROOT / "conf" / "train.yaml").target_acc))
 
 
 _SPEC = load_spec()
@@ -95,7 +61,10 @@ def run(labels: list[str], jobs: int = 1, seeds: list[int] | None = None) -> int
         print(f"error: unknown entries {unknown}; known: {list(by_label)}", file=sys.stderr)
         return 2
     chosen = [by_label[x] for x in labels] if labels else ENTRIES + SCREEN  # in the order given
-    done = {e.label: complete(e) for e in chosen}
+    from tinynets.resume import complete_record  # what train.py itself would not run again
+
+    done = {e.label: [s for s in e.seeds if complete_record(run_dir(e, s), [*e.overrides, f"seed={s}"]) is not None]
+            for e in chosen}
     pending = [(e, s) for e in chosen for s in e.seeds
                if (seeds is None or s in seeds) and s not in done[e.label]]
     for e in chosen:

@@ -1,21 +1,25 @@
 """What every task (classify, the backprop sheet) and the bench use about the run they are in:
 the chosen config options, the output dir, the overrides, the rank, one-line failures, quiet
-Lightning, the device's name. Imports no other tinynets module but tinynets.proc."""
+Lightning, the device's name with the CPU model, seconds since the process started. Imports no
+other tinynets module; Hydra is imported where it is used (the bench's start-up probe times
+from the first line)."""
 
 from __future__ import annotations
 
 import logging
 import os
+import platform
 import sys
+import time
 from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 
 def choice(cfg: DictConfig, group: str) -> str | None:
     """The option chosen for a config group (`model=gap_fc` -> "gap_fc")."""
+    from hydra.core.hydra_config import HydraConfig
+
     if HydraConfig.initialized():
         return HydraConfig.get().runtime.choices.get(group)
     target = OmegaConf.select(cfg, f"{group}.net._target_") or OmegaConf.select(cfg, f"{group}._target_")
@@ -27,8 +31,6 @@ def device_name(accelerator: str) -> str:
 
     if accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
         return f"cuda: {torch.cuda.get_device_name()}"
-    from tinynets.proc import cpu_model
-
     return f"cpu: {cpu_model()} ({torch.get_num_threads()} threads)"
 
 
@@ -58,6 +60,9 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
@@ -75,4 +80,30 @@ def one_line(e: BaseException) -> str:
 
 
 def task_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def seconds_since_start() -> float | None:
+    """Seconds since this process was started (exec'd by the shell), from /proc on Linux
+    (10 ms resolution); None where that is not available."""
+    try:
+        with open("/proc/self/stat") as f:
+            stat = f.read()
+        start_ticks = int(stat.rpartition(")")[2].split()[19])  # field 22: starttime
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

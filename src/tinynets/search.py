@@ -5,7 +5,7 @@ The sweeper (tinynets/optuna_sweep.py) asks the study for a trial and launches a
 `optuna_trial=<number>`; the job opens the same study from its storage (so it works from other
 processes: joblib, submitit, other machines), reports its per-epoch val accuracy to that trial,
 and the pruner configured as `hydra.sweeper.pruner` (built in the job) decides whether it stops
-(`tinynets.run_callbacks.OptunaPruning`).
+(`tinynets.callbacks.OptunaPruning`).
 """
 
 from __future__ import annotations

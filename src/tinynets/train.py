@@ -7,51 +7,38 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import sys
 import time
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
-from tinynets import reliability, search
-from tinynets.config import BuildError, ConfigError, OverBudget, check, check_params
+from tinynets import resume, search
+from tinynets.config import ConfigError, OverBudget, check, check_params
 from tinynets.data.prepare import DataError
-from tinynets.reliability import Diverged, ResumeRefused
+from tinynets.resume import Diverged, ResumeRefused
 from tinynets.runtime import (choice, device_name, fail, global_rank, in_multirun, one_line, output_dir,
                               quiet_lightning, task_overrides)
+from tinynets.trainer import assemble, build
 
 log = logging.getLogger("tinynets")
 
 
 def run(cfg: DictConfig) -> float | None:
-    """Train and test one configuration; returns the best eval accuracy (the sweep objective).
+    """Check the config, hand it to the chosen task's function (`task.run`, conf/task/) and
+    return what that returns (the sweep objective).
 
     A single run stops at a bad input with one line and exit status 2, at a divergence with one
     line and status 1. In a multirun a job's failure does not stop the sweep: the job records it
     in its metrics.json (`status: failed|diverged` and `error`, or `pruned` for a search trial
     over max_params) and returns None; the leaderboard shows it and the sweep exits non-zero at
-    the end (tinynets.sweep). A run dir that already holds this run is resumed or, when complete,
-    not run again (tinynets.reliability)."""
+    the end (tinynets.leaderboard)."""
     t0 = time.perf_counter()
     multirun = in_multirun()
     try:
         check(cfg)  # cheap: before torch is even imported
-        if cfg.get("task") == "backprop_sheet":
-            from tinynets.backprop.runner import run_sheet
-
-            return run_sheet(cfg)
-        if search.trial_number(cfg) is not None:
-            search.check_holdout(cfg)
-        check_launch(cfg, multirun)
-        plan = reliability.plan(output_dir(cfg), task_overrides(), bool(cfg.get("resume", True)))
-        if plan.done is not None:
-            log.info("%s holds this run, complete (status %s, best val acc %s): not run again "
-                     "(resume=false runs it again)", output_dir(cfg), plan.done.get("status"),
-                     plan.done.get("best_val_acc"))
-            return reliability.objective_of(plan.done)
-        return _run(cfg, plan)
+        return get_method(cfg.task.run)(cfg)
     except Diverged as e:  # _run wrote metrics.json (status: diverged)
         if not multirun:
             fail(str(e), code=1)
@@ -78,6 +65,21 @@ def run(cfg: DictConfig) -> float | None:
     return None
 
 
+def classify(cfg: DictConfig) -> float | None:
+    """task=classify: train and test one configuration; returns the best eval accuracy. A run
+    dir that already holds this run is resumed or, when complete, not run again (tinynets.resume)."""
+    if search.trial_number(cfg) is not None:
+        search.check_holdout(cfg)
+    check_launch(cfg, in_multirun())
+    plan = resume.plan(output_dir(cfg), task_overrides(), bool(cfg.get("resume", True)))
+    if plan.done is not None:
+        log.info("%s holds this run, complete (status %s, best val acc %s): not run again "
+                 "(resume=false runs it again)", output_dir(cfg), plan.done.get("status"),
+                 plan.done.get("best_val_acc"))
+        return resume.objective_of(plan.done)
+    return _run(cfg, plan)
+
+
 EXTERNAL_LAUNCHERS = ("SLURM_NTASKS", "TORCHELASTIC_RUN_ID", "OMPI_COMM_WORLD_SIZE", "LSB_JOBID")
 
 
@@ -94,21 +96,9 @@ def check_launch(cfg: DictConfig, multirun: bool) -> None:
                           "SLURM (hydra/launcher=slurm, one task per device)")
 
 
-def build(node: DictConfig, key: str, value: Any, *, call: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    """hydra.utils.instantiate (then call the partial it made with `call`), with a bad config
-    group's error as one line (BuildError)."""
-    try:
-        obj = instantiate(node, **kwargs)
-        return obj(**call) if call is not None else obj
-    except (ConfigError, DataError):
-        raise
-    except Exception as e:  # noqa: BLE001 - the library's message names what is wrong
-        raise BuildError(key, value, e) from None
-
-
 def record_failure(cfg: DictConfig, status: str, reason: str, t0: float, **extra: Any) -> None:
     """A job's metrics.json when it could not finish: what it was, its status and why."""
-    from tinynets.report import write_json
+    from tinynets.record import write_json
 
     log.error("%s: %s", status, reason)
     if global_rank() != 0:
@@ -128,10 +118,10 @@ def record_failure(cfg: DictConfig, status: str, reason: str, t0: float, **extra
     write_json(out / "metrics.json", record)
 
 
-def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
+def _run(cfg: DictConfig, plan: resume.Plan | None = None) -> float | None:
     import torch
 
-    plan = plan or reliability.Plan()
+    plan = plan or resume.Plan()
     model_name = choice(cfg, "model") or "model"
     torch.manual_seed(cfg.seed)  # the initial weights too come from the seed
     net = build(cfg.model.net, "model", model_name)  # torch only: the params check comes before Lightning
@@ -144,41 +134,20 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
     import lightning as L
 
     quiet_lightning()
-    from tinynets.callbacks import History
-    from tinynets.models.zoo import WRITEUPS
-    from tinynets.report import code_version, run_metrics, verdict_block, write_json
+    from tinynets.record import code_version, run_metrics, verdict_block, write_json
     from tinynets.tb import close_loggers
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build(cfg.data, "data", choice(cfg, "data"))
     datamodule.prepare_data()  # before anything is written: a data error leaves no half run
 
-    loggers = [build(c, f"logger.{k}", OmegaConf.select(c, "_target_"))
-               for k, c in cfg.get("logger", {}).items() if c]
-    history = History(verbose=global_rank() == 0)  # one epoch line per epoch, not one per DDP rank
-    callbacks = [build(c, f"callbacks.{k}", OmegaConf.select(c, "_target_"))
-                 for k, c in cfg.get("callbacks", {}).items() if c] + [history]
-    from tinynets.run_callbacks import DivergenceGuard, EpochSeed, OptunaPruning, RunIdentity
-
-    from tinynets.callbacks import Curves
-
-    callbacks += [EpochSeed(cfg.seed), DivergenceGuard(),
-                  RunIdentity(model_name, params, task_overrides(), output_dir(cfg)),
-                  Curves(output_dir(cfg) / "curves.png", history, cfg.target_acc)]
-    pruning = None
-    if trial is not None:
-        pruning = OptunaPruning(trial)
-        callbacks.append(pruning)
-    trainer_kwargs: dict[str, Any] = {}
-    if cfg.trainer.get("enable_progress_bar") is None:
-        trainer_kwargs["enable_progress_bar"] = sys.stderr.isatty()
-    trainer = build(cfg.trainer, "trainer", choice(cfg, "trainer"), callbacks=callbacks, logger=loggers or False,
-                    **trainer_kwargs)
+    run = assemble(cfg, model=(model_name, params), trial=trial)
+    trainer, loggers, history, pruning = run.trainer, run.loggers, run.history, run.pruning
 
     module = build(cfg.model, "model", model_name, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
                    channels_last=cfg.channels_last, compile=cfg.get("compile", False))
     if plan.ckpt is not None:
-        reliability.check_weights_fit(plan.ckpt, module, model_name, params, output_dir(cfg))
+        resume.check_weights_fit(plan.ckpt, module, model_name, params, output_dir(cfg))
         log.info("Resuming from %s", plan.ckpt)
         import warnings
 
@@ -239,7 +208,8 @@ def _run(cfg: DictConfig, plan: reliability.Plan | None = None) -> float | None:
         write_json(output_dir(cfg) / "metrics.json", metrics)
         if pruned:
             log.info("Trial pruned %s", pruned)
-        log.info("\n" + verdict_block(metrics, WRITEUPS.get(model_name), cfg.max_params, cfg.target_epochs))
+        log.info("\n" + verdict_block(metrics, OmegaConf.select(cfg, "model.writeup.id"), cfg.max_params,
+                                         cfg.target_epochs))
         log.info("Run dir: %s", output_dir(cfg))
     return None if pruned else metrics["best_val_acc"]
 

@@ -87,7 +87,9 @@ def is_backprop_sheet(run_dir: Path) -> bool:
         return True
     config = run_dir / ".hydra" / "config.yaml"
     try:
-        return config.is_file() and OmegaConf.load(config).get("task") == "backprop_sheet"
+        task = OmegaConf.load(config).get("task") if config.is_file() else None
+        name = task.get("name") if isinstance(task, DictConfig) else task  # a plain string in older runs
+        return name == "backprop_sheet"
     except Exception:  # noqa: BLE001 - an unreadable config is judged by the checkpoint below
         return False
 

@@ -1,6 +1,7 @@
 """`python train.py experiment=backprop_sheet [sheet=eva] [lr=0.8] [iterations=200]`: one run of
 the backprop sheet through Lightning, then sheet.csv, sheet.xlsx, loss.png and metrics.json in
-the run dir. Called by tinynets.train.run after the config checks (task=backprop_sheet)."""
+the run dir: task=backprop_sheet's function (conf/task/backprop_sheet.yaml), called by
+tinynets.train.run after the config checks."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import warnings
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tinynets.config import ConfigError
@@ -52,24 +52,26 @@ def run_sheet(cfg: DictConfig) -> float:
     """Train, write the outputs, return E_total after the last update (the sweep objective)."""
     check_sheet(cfg)
     from tinynets.backprop.tiny import GradientMismatch
-    from tinynets.runtime import fail, output_dir, quiet_lightning
+    from tinynets.runtime import choice, fail, output_dir, quiet_lightning
+    from tinynets.trainer import assemble, build
 
     quiet_lightning()
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     from tinynets.backprop.sheet import plot_loss, write_csv, write_xlsx
-    from tinynets.report import write_json
+    from tinynets.record import write_json
 
     t_start = time.perf_counter()
     preset = preset_name(cfg)
     iterations = int(cfg.iterations)
-    module = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer))
-    datamodule = instantiate(cfg.data)
-    loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
+    module = build(cfg.model, "model", choice(cfg, "model"),
+                   optimizer=build(cfg.optimizer, "optimizer", choice(cfg, "optimizer")))
+    datamodule = build(cfg.data, "data", choice(cfg, "data"))
+    run = assemble(cfg)
+    trainer, loggers = run.trainer, run.loggers
     hparams = hparams_of(cfg, preset)
     for lg in loggers:
         if hasattr(lg, "log_hyperparams"):
             lg.log_hyperparams(hparams, {"hp/E_total_0": 0.0, "hp/E_total_final": 0.0})
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
     t0 = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule)

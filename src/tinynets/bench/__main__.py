@@ -17,7 +17,7 @@ from tinynets.bench.clock import CLOCKS
 from tinynets.bench.fast import fast
 from tinynets.bench.render import load_results, render, render_fast, render_startup, save
 from tinynets.bench.startup import startup
-from tinynets.bench.throughput import Plan, throughput
+from tinynets.bench.throughput import Settings, throughput
 from tinynets.files import atomic_write
 
 
@@ -92,15 +92,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     with tempfile.TemporaryDirectory(prefix="tinynets-quick-") as tmp:
-        plan = Plan(models=args.models, batch_size=args.batch_size, rotation=args.rotation, warmup=args.warmup,
+        settings = Settings(models=args.models, batch_size=args.batch_size, rotation=args.rotation, warmup=args.warmup,
                     steps=args.steps, repeats=args.repeats, data_dir=args.data_dir, overrides=list(args.overrides),
                     options=not args.no_options)
         if args.quick:
-            plan.data_dir = _synthetic_data(Path(tmp))
-            plan.overrides += ["data.verify=false"]
-            plan.batch_size, plan.warmup, plan.steps, plan.repeats = 32, 2, 3, 1
-            plan.skip_options = ("compile",)  # minutes of compilation on a CPU
-        res = throughput(plan, quick=args.quick, argv=argv)
+            settings.data_dir = _synthetic_data(Path(tmp))
+            settings.overrides += ["data.verify=false"]
+            settings.batch_size, settings.warmup, settings.steps, settings.repeats = 32, 2, 3, 1
+            settings.skip_options = ("compile",)  # minutes of compilation on a CPU
+        res = throughput(settings, quick=args.quick, argv=argv)
     results = save(out, "throughput", res)
     print(render(results))
     return 0

@@ -125,7 +125,7 @@ def device_name(device) -> str:
 
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
-    from tinynets.proc import cpu_model
+    from tinynets.runtime import cpu_model
 
     return f"cpu: {cpu_model()}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
 
@@ -168,7 +168,7 @@ def command_line(argv: Sequence[str] | None) -> str:
 
 def git_rev() -> str | None:
     """Short commit of the sources that ran, `+dirty` with local changes (see report.code_version)."""
-    from tinynets.report import code_version
+    from tinynets.record import code_version
 
     v = code_version()
     return v["commit"][:7] + ("+dirty" if v["dirty"] else "") if v["commit"] else None

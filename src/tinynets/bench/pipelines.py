@@ -155,13 +155,13 @@ def run_raw(cfg, warmup: int, steps: int) -> Measurement:
 
 def run_tinynets(cfg, warmup: int, steps: int, extra_callbacks: Sequence[Any] = (),
                  torch_dropout: bool = False) -> Measurement:
-    """(b) `python train.py`'s objects, as tinynets.train builds them, run by Lightning
-    (`torch_dropout`: with torch's `nn.Dropout` in place of tinynets' `Dropout`)."""
+    """(b) `python train.py`'s objects, assembled as tinynets.train assembles them (trainer,
+    loggers, every callback a run has), run by Lightning (`torch_dropout`: with torch's
+    `nn.Dropout` in place of tinynets' `Dropout`)."""
     import lightning as L
-    from hydra.utils import instantiate
 
-    from tinynets.callbacks import History
-    from tinynets.runtime import quiet_lightning
+    from tinynets.runtime import choice, quiet_lightning
+    from tinynets.trainer import assemble, build
 
     quiet_lightning()
     device = device_of(cfg)
@@ -174,20 +174,20 @@ def run_tinynets(cfg, warmup: int, steps: int, extra_callbacks: Sequence[Any] = 
 
     with peak_memory(device) as mem:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
-        net = instantiate(cfg.model.net)
+        model_name = choice(cfg, "model") or "model"
+        net = build(cfg.model.net, "model", model_name)
         if torch_dropout:
             from tinynets.models.dropout import use_torch_dropout
 
             use_torch_dropout(net)
-        module = instantiate(cfg.model, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
-                             channels_last=cfg.channels_last, compile=cfg.get("compile", False))
-        data = instantiate(cfg.data)
+        module = build(cfg.model, "model", model_name, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
+                       channels_last=cfg.channels_last, compile=cfg.get("compile", False))
+        data = build(cfg.data, "data", choice(cfg, "data"))
         data.prepare_data()
-        loggers = [instantiate(c) for c in cfg.get("logger", {}).values() if c]
-        callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values() if c]
-        trainer = instantiate(cfg.trainer, callbacks=[*callbacks, History(verbose=False), Clock(), *extra_callbacks],
-                              logger=loggers or False, enable_progress_bar=False, max_epochs=1,
-                              limit_train_batches=clock.total, limit_val_batches=0)
+        params = sum(p.numel() for p in net.parameters())
+        trainer = assemble(cfg, model=(model_name, params), callbacks=[Clock(), *extra_callbacks], verbose=False,
+                           enable_progress_bar=False, max_epochs=1, limit_train_batches=clock.total,
+                           limit_val_batches=0).trainer
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*could not find the monitored key.*")
             trainer.fit(module, datamodule=data)

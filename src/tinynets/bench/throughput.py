@@ -30,7 +30,9 @@ log = logging.getLogger("tinynets.bench")
 
 
 @dataclass
-class Plan:
+class Settings:
+    """What `make bench` measures: the models, batch, rotation, window, repeats, extra overrides."""
+
     models: list[str]
     batch_size: int
     rotation: float
@@ -50,14 +52,14 @@ class Plan:
                 f"paths.data_dir={self.data_dir}", *self.overrides, *extra]
 
 
-def measure_model(plan: Plan, model: str, workdir: Path) -> dict[str, Any]:
-    cfg = compose(plan.cfg_overrides(model), workdir / model)
+def measure_model(settings: Settings, model: str, workdir: Path) -> dict[str, Any]:
+    cfg = compose(settings.cfg_overrides(model), workdir / model)
     runs: dict[str, list[Measurement]] = {p: [] for p in PIPELINES}
-    for r in range(plan.repeats):
+    for r in range(settings.repeats):
         order = PIPELINES[r % 3:] + PIPELINES[: r % 3]
         for p in order:
-            cfg = compose(plan.cfg_overrides(model), workdir / f"{model}-{p}-{r}")
-            m = RUNNERS[p](cfg, plan.warmup, plan.steps)
+            cfg = compose(settings.cfg_overrides(model), workdir / f"{model}-{p}-{r}")
+            m = RUNNERS[p](cfg, settings.warmup, settings.steps)
             runs[p].append(m)
             log.info("  %-8s %-12s repeat %d: %7.0f img/s (%.1f ms/step)", model, p, r + 1, m.img_per_s,
                      m.ms_per_step)
@@ -65,7 +67,7 @@ def measure_model(plan: Plan, model: str, workdir: Path) -> dict[str, Any]:
     ms_step = {p: statistics.median(m.ms_per_step for m in ms) for p, ms in runs.items()}
     result: dict[str, Any] = {
         "params": sum(p.numel() for p in _net(cfg).parameters()),
-        "batch_size": plan.batch_size,
+        "batch_size": settings.batch_size,
         "img_per_s": {p: round(v, 1) for p, v in med.items()},
         "speedup_vs_seed_pipeline": round(med["tinynets"] / med[WRITEUPS], 3),
         "ratio_vs_raw_loop": round(med["tinynets"] / med["raw"], 3),
@@ -82,23 +84,23 @@ def measure_model(plan: Plan, model: str, workdir: Path) -> dict[str, Any]:
     devs = [m.peak_device_mb for ms in runs.values() for m in ms if m.peak_device_mb is not None]
     if devs:
         result["peak_device_mb"] = {p: round(max(m.peak_device_mb for m in ms), 1) for p, ms in runs.items()}
-    if plan.options:
-        result["options"] = measure_options(plan, model, workdir)
+    if settings.options:
+        result["options"] = measure_options(settings, model, workdir)
     return result
 
 
-def measure_options(plan: Plan, model: str, workdir: Path) -> dict[str, Any]:
+def measure_options(settings: Settings, model: str, workdir: Path) -> dict[str, Any]:
     """(b) with each config option and with the default, alternating within each repeat (the
     order rotates), median of the repeats; each ratio is against this block's default."""
     from tinynets.models.dropout import Dropout
 
-    has_dropout = any(type(m) is Dropout for m in _net(compose(plan.cfg_overrides(model), workdir / model)).modules())
-    names = [n for n in OPTIONS if (n != "nn.Dropout" or has_dropout) and n not in plan.skip_options]
+    has_dropout = any(type(m) is Dropout for m in _net(compose(settings.cfg_overrides(model), workdir / model)).modules())
+    names = [n for n in OPTIONS if (n != "nn.Dropout" or has_dropout) and n not in settings.skip_options]
     runs: dict[str, list[Measurement]] = {n: [] for n in names}
-    for r in range(plan.repeats):
+    for r in range(settings.repeats):
         for name in names[r % len(names):] + names[: r % len(names)]:
-            cfg = compose(plan.cfg_overrides(model, OPTIONS[name]), workdir / f"{model}-{name}-{r}")
-            runs[name].append(run_tinynets(cfg, plan.warmup, plan.steps, torch_dropout=name == "nn.Dropout"))
+            cfg = compose(settings.cfg_overrides(model, OPTIONS[name]), workdir / f"{model}-{name}-{r}")
+            runs[name].append(run_tinynets(cfg, settings.warmup, settings.steps, torch_dropout=name == "nn.Dropout"))
             log.info("  %-8s %-20s repeat %d: %7.0f img/s", model, name, r + 1, runs[name][-1].img_per_s)
     med = {n: statistics.median(m.img_per_s for m in ms) for n, ms in runs.items()}
     return {n: {"img_per_s": round(med[n], 1), "vs_default": round(med[n] / med["default"], 3),
@@ -114,13 +116,13 @@ def _net(cfg):
     return instantiate(cfg.model.net)
 
 
-def throughput(plan: Plan, quick: bool = False, argv: Sequence[str] | None = None) -> dict[str, Any]:
+def throughput(settings: Settings, quick: bool = False, argv: Sequence[str] | None = None) -> dict[str, Any]:
     import torch
 
     before = load_conditions()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tinynets-bench-") as tmp:
-        models = {m: measure_model(plan, m, Path(tmp)) for m in plan.models}
+        models = {m: measure_model(settings, m, Path(tmp)) for m in settings.models}
     return {
         "command": command_line(argv),
         "quick": quick,
@@ -128,8 +130,8 @@ def throughput(plan: Plan, quick: bool = False, argv: Sequence[str] | None = Non
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "git": git_rev(),
         "torch": torch.__version__,
-        "setup": {"batch_size": plan.batch_size, "rotation_deg": plan.rotation, "warmup_steps": plan.warmup,
-                  "steps": plan.steps, "repeats": plan.repeats, "overrides": plan.overrides,
+        "setup": {"batch_size": settings.batch_size, "rotation_deg": settings.rotation, "warmup_steps": settings.warmup,
+                  "steps": settings.steps, "repeats": settings.repeats, "overrides": settings.overrides,
                   "statistic": "median of repeats"},
         "load": {"before": before, "after": load_conditions()},
         "bench_s": round(time.perf_counter() - t0, 1),

@@ -25,6 +25,8 @@ SPLIT_SEED = 12345  # the holdout split is fixed, whatever the training seed
 
 class TensorBatches:
     """Batches of (images, labels) drawn from two tensors; reshuffled each epoch by (seed, epoch).
+    Kept over a DataLoader: a batch is one index into a tensor already on the device, with no
+    per-image collate and no worker processes (faster: `make bench`, (b) against (a)).
 
     Under DDP (`world_size` > 1) each rank takes its own shard of the epoch's order: a shuffled
     (training) split is cut into equal shards, so every rank runs the same number of steps

@@ -9,8 +9,8 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchmetrics import MeanMetric, SumMetric
-from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassStatScores
 
 
 class Classifier(L.LightningModule):
@@ -31,6 +31,7 @@ class Classifier(L.LightningModule):
         num_classes: int = 10,
         channels_last: bool = False,
         compile: bool = False,
+        writeup: Mapping | None = None,  # conf/model/*.yaml's write-up id and claim: read by reports, not here
     ) -> None:
         super().__init__()
         # channels-last weights make the CPU (oneDNN) and GPU convs of these small nets faster:
@@ -47,7 +48,7 @@ class Classifier(L.LightningModule):
                 for name, metric in (
                     ("acc", lambda: MulticlassAccuracy(num_classes, average="micro")),
                     ("loss", MeanMetric),
-                    ("count", SumMetric),
+                    ("count", lambda: MulticlassStatScores(num_classes, average="micro")),  # correct, total
                 )
             }
         )
@@ -78,13 +79,13 @@ class Classifier(L.LightningModule):
         loss = F.cross_entropy(logits, y, reduction="none")
         self.metrics[f"{stage}_acc"].update(logits, y)
         self.metrics[f"{stage}_loss"].update(loss)
-        self.metrics[f"{stage}_count"].update(torch.tensor(float(len(y)), device=y.device))
+        self.metrics[f"{stage}_count"].update(logits, y)
         return logits
 
     def _eval_epoch_end(self, stage: str) -> None:
         acc = self.metrics[f"{stage}_acc"].compute() * 100
-        total = int(self.metrics[f"{stage}_count"].compute())
-        self.eval_counts[stage] = (round(float(acc) * total / 100), total)
+        tp, _, _, _, support = self.metrics[f"{stage}_count"].compute().tolist()
+        self.eval_counts[stage] = (int(tp), int(support))
         self.log(f"{stage}/acc", acc)
         self.log(f"{stage}/loss", self.metrics[f"{stage}_loss"].compute())
         for name in ("acc", "loss", "count"):

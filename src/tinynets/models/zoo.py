@@ -11,16 +11,6 @@ from torch import nn
 
 from tinynets.models.blocks import Net, bn_dropout, conv_block, separable
 
-# model name -> write-up it comes from (file prefix in ../shared/seeds/)
-WRITEUPS = {
-    "gap_fc": "000",
-    "gap_conv": "001",
-    "transition": "002",
-    "aggregator": "003",
-    "deep_narrow": "004",
-}
-
-
 def gap_fc(dropout: float = 0.05) -> Net:
     """Write-up 000: three conv blocks, GAP (AvgPool 6) -> Linear 25->10. 19,629 params.
 

@@ -1,6 +1,6 @@
-"""Reliability: resume after SIGKILL equals an uninterrupted run, a half-finished sweep re-run,
-determinism, divergence, a clear line for each bad input, and two trainings preparing the
-same empty data dir at once. Data: tiny synthetic IDX files; debug=fast."""
+"""tinynets.resume: resume after SIGKILL equals an uninterrupted run, a half-finished sweep re-run,
+refusals of another run's dir; determinism; a divergence stops the run in one line (and counts
+as complete). Data: tiny synthetic IDX files; debug=fast."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, synthetic_mnist
-from sweeps import cli_env, one_thread, read_csv, run_train, train_inprocess  # noqa: F401
+from conftest import ROOT
+from sweeps import cli_env, one_thread, read_csv, run_single, train_inprocess  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TESTS = Path(__file__).resolve().parent
@@ -129,7 +129,7 @@ def test_a_checkpoint_whose_weights_do_not_fit_is_refused(tmp_path, tiny_mnist, 
     """Same overrides, other weights (e.g. a conf/model file changed since): the shapes decide."""
     import torch
 
-    from tinynets.reliability import Plan, ResumeRefused
+    from tinynets.resume import Plan, ResumeRefused
     from tinynets.train import _run
 
     cfg = make_cfg(*tiny(tiny_mnist))
@@ -172,122 +172,3 @@ def test_a_diverged_job_is_one_failed_row(tmp_path, tiny_mnist):
     assert ok["status"] == "ok" and "lr=0.05" in ok["job"]
     assert re.fullmatch(r"diverged at epoch 1 step \d+ \(loss=(nan|inf)\)", diverged["status"])
     assert metrics(sweep / diverged["job"])["lr"] == 1e30
-
-
-# ----------------------------------------------------------------------------- bad inputs
-def one_line_and_nothing_written(done_or_err, run_dir: Path, expected: str, code: int = 2) -> None:
-    rc, err = done_or_err
-    assert rc == code
-    assert err.strip() == f"error: {expected}" and "Traceback" not in err
-    assert not run_dir.exists() or {p.name for p in run_dir.iterdir()} <= {".hydra", "train.log"}
-
-
-@pytest.mark.parametrize("override", ["model=resnet50", "optimizer=lbfgs", "trainer=tpu", "data=cifar10",
-                                      "hparams_search=grid", "hydra/launcher=ray"])
-def test_unknown_option_of_a_group(tmp_path, override):
-    done = run_train(override, f"hydra.run.dir={tmp_path / 'run'}")
-    group, _, value = override.partition("=")
-    if group.startswith("hydra/"):  # plugins' options too
-        options = ", ".join(sorted({"basic", "joblib", "submitit_local", "submitit_slurm"}
-                                   | {f.stem for f in (ROOT / "conf" / group).glob("*.yaml")}))
-    else:
-        options = ", ".join(sorted(f.stem for f in (ROOT / "conf" / group).glob("*.yaml")))
-    one_line_and_nothing_written((done.returncode, done.stderr), tmp_path / "run",
-                                 f"{group}={value!r} is not allowed: one of {options}")
-
-
-def test_unknown_option_in_a_sweep_is_refused_before_any_job(tmp_path):
-    done = run_train("-m", "model=gap_fc,resnet50", f"hydra.sweep.dir={tmp_path / 'sweep'}")
-    assert done.returncode == 2 and done.stderr.strip().startswith(
-        "error: model='resnet50' is not allowed: one of aggregator, deep_narrow, gap_conv, gap_fc, ")
-    assert "\n" not in done.stderr.strip()
-    assert not (tmp_path / "sweep").exists()
-
-
-@pytest.mark.parametrize(("override", "expected"), [
-    ("lr2=0.1", "lr2='0.1' is not allowed: there is no such key in the config (a typo? to add a new key: +lr2=0.1)"),
-    ("lr=[0.1", "lr='[0.1' is not allowed: it is not a valid override (no viable alternative at input '[0.1')"),
-    ("resume=maybe", "resume='maybe' is not allowed: must be true or false"),
-    ("data.root=${nope}", "data.root='${nope}' is not allowed: it cannot be resolved "
-                          "(Interpolation key 'nope' not found)"),
-])
-def test_bad_key_syntax_or_reference(tmp_path, override, expected):
-    done = run_train(override, f"hydra.run.dir={tmp_path / 'run'}", f"paths.data_dir={tmp_path / 'nodata'}")
-    one_line_and_nothing_written((done.returncode, done.stderr), tmp_path / "run", expected)
-
-
-@pytest.mark.parametrize("multirun", [False, True])
-def test_unwritable_output_dir(tmp_path, multirun):
-    blocker = tmp_path / "a_file"
-    blocker.write_text("not a dir")
-    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-    done = run_train(*(["-m", "lr=0.01,0.02"] if multirun else []), f"{key}={blocker / 'out'}")
-    assert done.returncode == 2
-    assert done.stderr.strip() == (f"error: {key}='{blocker / 'out'}' is not allowed: it cannot be written "
-                                   f"(Not a directory: {blocker / 'out'})")
-    assert blocker.read_text() == "not a dir"
-
-
-def run_single(cfg, capsys) -> tuple[int, str]:
-    from tinynets.train import run
-
-    with pytest.raises(SystemExit) as e:
-        run(cfg)
-    return e.value.code, capsys.readouterr().err
-
-
-@pytest.mark.parametrize(("overrides", "expected"), [
-    (("optimizer.momentum=-1",), "optimizer='sgd' is not allowed: it cannot be built (ValueError: Invalid "
-                                 "momentum value: -1)"),
-    (("trainer.precision=bogus",), "trainer='default' is not allowed: it cannot be built (ValueError: Precision "
-                                   "'bogus' is invalid."),
-    (("model=searchable", "model.net.n2=0"), "model.net.n2=0 is not allowed: must be an integer >= 1"),
-])
-def test_values_a_library_refuses(make_cfg, tiny_mnist, capsys, overrides, expected):
-    cfg = make_cfg(*tiny(tiny_mnist), *overrides)
-    code, err = run_single(cfg, capsys)
-    assert code == 2 and err.startswith(f"error: {expected}") and err.count("\n") == 1
-    assert list(Path(cfg.paths.output_dir).iterdir()) == []
-
-
-def test_corrupted_idx_file_used_unchecked(make_cfg, tiny_mnist, capsys):
-    raw = tiny_mnist / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
-    raw.write_bytes(raw.read_bytes()[:50])
-    cfg = make_cfg(*tiny(tiny_mnist))
-    code, err = run_single(cfg, capsys)
-    assert code == 2 and err == (f"error: paths.data_dir='{tiny_mnist}' is not allowed: {raw} is not a valid MNIST "
-                                 "IDX file: it has 50 bytes, its header says 136 (truncated or corrupt) (with "
-                                 "data.verify=true a corrupt file is fetched again)\n")
-    assert list(Path(cfg.paths.output_dir).iterdir()) == []
-
-
-def test_corrupted_idx_file_with_md5_check_and_no_source(make_cfg, tiny_mnist, capsys):
-    """MD5 mismatch: the file is removed and fetched again; with no source reachable, one line."""
-    cfg = make_cfg("debug=fast", f"paths.data_dir={tiny_mnist}", "data.sources=[]")
-    code, err = run_single(cfg, capsys)
-    raw = tiny_mnist / "MNIST" / "raw"
-    assert code == 2 and err.startswith(f"error: MNIST is not available in {raw} (tried files in place: missing or "
-                                        "corrupt train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-                                        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte)")
-    assert err.count("\n") == 1 and not any(raw.glob("*-ubyte"))  # the corrupt files are gone
-    assert list(Path(cfg.paths.output_dir).iterdir()) == []
-
-
-# ----------------------------------------------------------------------------- concurrency
-def test_two_trainings_at_once_on_an_empty_data_dir(tmp_path):
-    """Both prepare the same empty data dir from a slow source: one fetches under the file lock,
-    the other waits for it and finds the files verified; both train."""
-    files = synthetic_mnist(tmp_path / "src")
-    data, calls = tmp_path / "data", tmp_path / "calls"
-    env = cli_env(FAKE_MNIST_FILES=str(files), FAKE_MNIST_CALLS=str(calls))
-    procs = [subprocess.Popen([sys.executable, str(TESTS / "fake_source_train.py"), "debug=fast",
-                               "~callbacks.test_figures", f"paths.data_dir={data}", "data.sources=[fake]",
-                               f"hydra.run.dir={tmp_path / f'run{i}'}"], cwd=ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
-    outs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
-    assert len(calls.read_text().split()) == 1  # one download, not two
-    assert all(metrics(tmp_path / f"run{i}")["status"] == "ok" for i in (0, 1))
-    assert sorted(p.name for p in (data / "MNIST" / "raw").iterdir()) == [
-        ".lock", ".verified.json", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte"]

@@ -1,4 +1,5 @@
-"""What a finished run leaves behind: metrics.json and the "Submission Info" verdict."""
+"""The per-run record: what a finished run leaves behind (metrics.json's fields, the code version)
+and the "Submission Info" verdict printed from it. The results of record are tinynets.results."""
 
 from __future__ import annotations
 
@@ -75,9 +76,9 @@ def code_version() -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", "."))}
 
 
-def verdict_block(m: dict[str, Any], writeup: str | None = None, max_params: int = 20_000,
-                  target_epochs: int = 20) -> str:
-    """The write-ups' "Submission Info", from metrics.json's fields."""
+def verdict_block(m: dict[str, Any], writeup: str | None, max_params: int, target_epochs: int) -> str:
+    """The write-ups' "Submission Info", from metrics.json's fields and train.yaml's bars
+    (`max_params`, `target_epochs`; the target accuracy is in the record); `writeup`: the model's write-up id."""
     v, yes = m["verdict"], {True: "yes", False: "NO"}
     label = EVAL_LABELS.get(m["eval_set"], m["eval_set"])
     best = "n/a" if m["best_val_acc"] is None else f"{m['best_val_acc']:.2f}% at epoch {m['best_epoch']}"

@@ -1,9 +1,10 @@
-"""Reliability: auto-resume, skipping complete runs, divergence, checks on IDX files.
+"""Resume planning: what a run started in a dir that already holds one does (`plan`: not run
+again, resumed from last.ckpt, or refused in one line), and `Diverged`, the stop a diverged run records.
 
 A run dir (`hydra.run.dir`, or a sweep's job dir) remembers what ran there: `metrics.json`
 when the run finished (with its overrides and its `status`), and `checkpoints/last.ckpt` at
 the end of every epoch (with the overrides and Hydra's `.hydra/*.yaml` of the run, kept by
-`tinynets.run_callbacks.RunIdentity`). With `resume=true` (the default) a run started in such a
+`tinynets.callbacks.RunIdentity`). With `resume=true` (the default) a run started in such a
 dir (the default run dirs are new each time: this is for `hydra.run.dir=<old dir>` and for
 re-running a sweep with `hydra.sweep.dir=<old root>`):
 
@@ -98,16 +99,26 @@ def checkpoint_identity(ckpt: Path) -> tuple[dict[str, Any], dict[str, tuple[int
     return identity or {}, shapes
 
 
+def complete_record(run_dir: Path, overrides: list[str]) -> dict[str, Any] | None:
+    """The run dir's complete record (metrics.json `ok`, `pruned` or `diverged`) of these
+    overrides, else None: such a run is not run again (here, and by `make reproduce`)."""
+    done = read_metrics(run_dir)
+    if done is not None and done.get("status") in COMPLETE \
+            and not override_changes(done.get("overrides") or [], overrides):
+        return done
+    return None
+
+
 def plan(run_dir: Path, overrides: list[str], resume: bool) -> Plan:
     """Decide from what the run dir holds (see the module docstring); raise ConfigError to refuse."""
     if not resume:
         return Plan()
+    if (done := complete_record(run_dir, overrides)) is not None:
+        return Plan(done=done)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     done = read_metrics(run_dir)
-    if done is not None and done.get("status") in COMPLETE:
+    if done is not None and done.get("status") in COMPLETE:  # another run's complete record
         changes = override_changes(done.get("overrides") or [], overrides)
-        if not changes:
-            return Plan(done=done)
         if not ckpt.exists() or any(k != "trainer.max_epochs" for k, _, _ in changes):
             restore_hydra_files(run_dir, ckpt)
             raise _refusal(changes, run_dir, f"a complete run ({done.get('status')})")

@@ -1,0 +1,66 @@
+"""tinynets.bench: `python -m tinynets.bench` in quick mode on synthetic data (results.json and
+the README rendered from it), and the timed `train.py` run behind the time-to-target report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def test_bench_quick_writes_results_and_readme(tmp_path):
+    from tinynets.bench.__main__ import main
+    from tinynets.bench.render import render
+
+    assert main(["--quick", "--models", "deep_narrow", "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    m = res["models"]["deep_narrow"]
+    assert res["quick"] and m["params"] == 12_088 and m["batch_size"] == 32
+    i = m["img_per_s"]
+    assert set(i) == {"seed", "tinynets", "raw"} and all(v > 0 for v in i.values())
+    assert m["speedup_vs_seed_pipeline"] == pytest.approx(i["tinynets"] / i["seed"], rel=1e-2)
+    assert m["ratio_vs_raw_loop"] == pytest.approx(i["tinynets"] / i["raw"], rel=1e-2)
+    assert m["worker_peak_rss_mb"] > 0  # (a) ran with its two DataLoader workers
+    assert all(v > 0 for v in m["peak_mem_mb"].values()) and m["device"].startswith("cpu")
+    assert set(m["options"]) == {"default", "channels_last=false", "bf16-mixed", "nn.Dropout"}  # quick: no compile
+    assert all(o["img_per_s"] > 0 for o in m["options"].values()) and m["options"]["default"]["vs_default"] == 1
+    readme = (tmp_path / "README.md").read_text()
+    assert "QUICK MODE" in readme and "| `deep_narrow` | 12,088 |" in readme and "No GPU was measured" in readme
+    assert render(res) == readme  # the README is generated from results.json alone
+
+
+FAKE_TRAIN = """
+import json, sys, time
+run_dir = sys.argv[-1].split("=", 1)[1]
+history = []
+for epoch, acc in ((1, 99.12), (2, 99.43), (3, 99.51)):
+    time.sleep(0.3)
+    print(f"[Epoch {epoch}] loss=0.1000 | val loss=0.0200 acc={int(acc * 100)}/10000 ({acc:.2f}%) on test | 0.3s")
+    history.append({"epoch": epoch, "val_acc": acc - 1e-6, "seconds": 0.304})  # float32-ish, as recorded
+history.append({"epoch": 4, "val_acc": 99.6, "seconds": 0.3})  # recorded, its line never printed: no time
+import pathlib
+pathlib.Path(run_dir).mkdir(parents=True, exist_ok=True)
+pathlib.Path(run_dir, "metrics.json").write_text(json.dumps(
+    {"first_step_s": 0.05, "best_val_acc": 99.51, "test_acc": 99.51, "device": "cpu: x", "params": 1, "model": "m",
+     "history": history}))
+"""
+
+
+def test_timed_run_times_each_epoch_line_as_printed(tmp_path):
+    """The clock stops when the epoch line at the target is printed, not when the run ends; each
+    epoch's accuracy and seconds come from the run's records (metrics.json `history`)."""
+    from tinynets.bench.fast import timed_run
+    from tinynets.bench.render import render_fast
+
+    r = timed_run(["seed=0"], tmp_path / "run", target=99.4, script=["-c", FAKE_TRAIN])
+    assert [(e["epoch"], e["acc"], e["epoch_s"]) for e in r["epochs"]] == [(1, 99.12, 0.3), (2, 99.43, 0.3),
+                                                                           (3, 99.51, 0.3)]
+    assert r["target_epoch"] == 2
+    assert 0.5 < r["time_to_target_s"] < r["epochs"][2]["at_s"] <= r["wall_s"]
+    assert r["first_step_s"] == 0.05 and r["test_acc"] == 99.51
+    text = "\n".join(render_fast({"target_acc": 99.4, "train_command": "python train.py x", "command": "c",
+                                  "date": "d", "runs": {"0": r}, "max_time_to_target_s": r["time_to_target_s"],
+                                  "median_time_to_target_s": r["time_to_target_s"]}))
+    assert "| 0 | 0.1 s | 2 |" in text and "All seeds reached 99.4%" in text
+    with pytest.raises(RuntimeError, match="exited 3"):
+        timed_run([], tmp_path / "bad", target=None, script=["-c", "import sys; print('boom'); sys.exit(3)"])
