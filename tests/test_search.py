@@ -221,8 +221,10 @@ def test_search_trains_inside_the_budget_and_resumes(tmp_path, tiny_mnist):
     # best_model.yaml: a drop-in conf/model/ file that builds the best trial's network
     best = max(trials, key=lambda t: t.value)
     drop_in = OmegaConf.load(sweep / "best_model.yaml")
-    assert drop_in._target_ == "tinynets.models.classifier.Classifier" and drop_in.net.dropout == 0.05
-    assert instantiate(drop_in.net).num_params == metrics(sweep, best.number)["params"]
+    assert drop_in._target_ == "tinynets.models.classifier.Classifier"
+    assert OmegaConf.to_container(drop_in.net)["dropout"] == "${dropout.rate}"  # dropout=... still sets it
+    as_used = OmegaConf.merge({"dropout": {"rate": 0.05}}, {"model": drop_in})  # as conf/model/NAME.yaml
+    assert instantiate(as_used.model.net).num_params == metrics(sweep, best.number)["params"]
     first = {p: p.stat().st_mtime_ns for p in sweep.glob("trial=*/metrics.json")}
 
     # an interrupted run left trial 3 RUNNING (its process is gone): the same command fails it and runs

@@ -298,10 +298,11 @@ def plot_curves(path: Path, rows: list[dict[str, Any]], curve: str, title: str, 
 
 
 def write_best_config(sweep_dir: Path, best: dict[str, Any], node: str, objective: str) -> Path | None:
-    """The best ok job's config node, resolved, as a drop-in file for conf/<node>/."""
+    """The best ok job's config node as a drop-in file for conf/<node>/ (interpolations such as
+    `${dropout.rate}` kept, so the command line in its header sets them)."""
     try:
         cfg = OmegaConf.load(best["dir"] / ".hydra" / "config.yaml")
-        data = OmegaConf.to_container(cfg[node], resolve=True)
+        data = OmegaConf.to_container(cfg[node], resolve=False)
     except Exception as e:  # noqa: BLE001 - the leaderboard is written anyway
         log.warning("best_%s.yaml not written: %s", node, e)
         return None

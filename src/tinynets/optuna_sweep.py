@@ -305,7 +305,7 @@ class OptunaSweep:
             trial.set_user_attr("status", f"no finite value for {', '.join(objectives)} in metrics.json")
             return TrialState.FAIL, None, None
         try:
-            trial.set_user_attr("model", OmegaConf.to_container(ret.cfg.model, resolve=True))
+            trial.set_user_attr("model", OmegaConf.to_container(ret.cfg.model, resolve=False))
         except Exception:  # noqa: BLE001 - front/trial=N.yaml is left out for this trial
             pass
         return TrialState.COMPLETE, [float(v) for v in values], None

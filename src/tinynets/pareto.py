@@ -136,7 +136,7 @@ def plot(path: Path, study, objectives: dict[str, str], front: list, max_params:
 
 
 def write_front_configs(out: Path, study, front: list, objectives: dict[str, str]) -> list[Path]:
-    """front/trial=N.yaml: the trial's `model` config, resolved, with how to train it."""
+    """front/trial=N.yaml: the trial's `model` config (interpolations kept), with how to train it."""
     written = []
     for t in front:
         model = t.user_attrs.get("model")
