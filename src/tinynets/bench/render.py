@@ -11,8 +11,11 @@ from tinynets.bench.pipelines import WRITEUPS
 from tinynets.bench.throughput import OPTIONS
 from tinynets.files import atomic_write, write_json
 
-# the bench's goals, each stated once; the README's sentences about them are rendered from here
-GOALS = {"b/a": 1.5, "b/c": 0.95, "time_to_target_s": 300, "first_step_s": 12}
+# the bench's goals (issue 16), each stated once; the README's sentences about them are rendered from here:
+# b/a and b/c for every model benched, on whatever CPU; the slowest seed's time to the target over one
+# epoch of the write-ups' deep_narrow pipeline; the command to the first step; the GPU bench's three
+GOALS = {"b/a": 2.0, "b/c": 0.95, "time_to_target_vs_writeup_epoch": 0.75, "first_step_s": 12,
+         "gpu_20_epochs_s": 30, "gpu_sheet_sweep_s": 15, "gpu_shared_vs_sequential": 4.0}
 
 
 def load_results(out: Path) -> dict[str, Any]:
@@ -171,12 +174,24 @@ def render_fast(f: dict[str, Any]) -> list[str]:
         fs = f"{r['first_step_s']:.1f} s" if r.get("first_step_s") is not None else "n/a"
         lines.append(f"| {seed} | {fs} | {r['target_epoch'] or '-'} | {ttt} | {secs} | {accs} | "
                      f"{r['test_acc']:.2f}% | {r['wall_s']:.1f} s |")
+    goal = f"goal: <= {GOALS['time_to_target_vs_writeup_epoch']:g}"
     if f.get("max_time_to_target_s") is not None:
         lines += ["", f"All seeds reached {f['target_acc']}%; slowest {f['max_time_to_target_s']:.1f} s, median "
-                      f"{f['median_time_to_target_s']:.1f} s (goal: under {GOALS['time_to_target_s']:g} s). Device: "
-                      f"{next(iter(f['runs'].values()))['device']}."]
+                      f"{f['median_time_to_target_s']:.1f} s. Device: {next(iter(f['runs'].values()))['device']}."]
     elif f.get("target_acc"):
         lines += ["", f"Not every seed reached {f['target_acc']}%."]
+    w = f.get("writeup")
+    if w:
+        ratio = f.get("time_to_target_vs_writeup_epoch")
+        lines += ["", f"One epoch of the write-ups' pipeline (a) for `{w['model']}` with its write-up's recipe, "
+                      f"measured in the same invocation as the throughput bench measures it ({w['steps']} steps "
+                      f"after {w['warmup_steps']} warm-up, batch {w['batch_size']}, median of {w['repeats']}): "
+                      f"{w['epoch_images']:,} images at {w['img_per_s']:,.0f} img/s = "
+                      f"**{f['writeup_epoch_s']:.1f} s** (`fast.writeup_epoch_s`). Slowest seed's time to target / "
+                      f"that = " + (f"**{ratio:.2f}** ({goal})." if ratio is not None
+                                    else f"n/a: not every seed reached the target ({goal}).")]
+    elif f.get("target_acc"):
+        lines += ["", f"No write-up epoch was measured in this invocation, so no time ratio ({goal})."]
     return lines
 
 
