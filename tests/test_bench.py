@@ -64,3 +64,23 @@ def test_timed_run_times_each_epoch_line_as_printed(tmp_path):
     assert "| 0 | 0.1 s | 2 |" in text and "All seeds reached 99.4%" in text
     with pytest.raises(RuntimeError, match="exited 3"):
         timed_run([], tmp_path / "bad", target=None, script=["-c", "import sys; print('boom'); sys.exit(3)"])
+
+
+def test_fast_quick_measures_a_writeup_epoch_and_the_time_ratio(tmp_path):
+    """`bench fast` trains experiment=fast (the default) and, in the same invocation, measures one
+    epoch of pipeline (a) for deep_narrow as the throughput bench does; the ratio is the slowest
+    seed's time to target over it."""
+    from tinynets.bench.__main__ import main
+    from tinynets.bench.fast import with_time_ratio
+
+    assert main(["fast", "--quick", "--seeds", "0", "--out", str(tmp_path)]) == 0
+    f = json.loads((tmp_path / "results.json").read_text())
+    f = next(iter(f["machines"].values()))["fast"] if "machines" in f else f["fast"]
+    assert f["quick"] and f["train_command"].startswith("python train.py experiment=fast ")
+    w = f["writeup"]
+    assert w["model"] == "deep_narrow" and w["pipeline"] == "seed" and w["epoch_images"] == 512  # the synthetic split
+    assert f["writeup_epoch_s"] == pytest.approx(512 / w["img_per_s"], rel=1e-2)
+    assert "`fast.writeup_epoch_s`" in (tmp_path / "README.md").read_text()
+    res = with_time_ratio({"max_time_to_target_s": 30.0}, {"epoch_s": 40.0})
+    assert res["writeup_epoch_s"] == 40.0 and res["time_to_target_vs_writeup_epoch"] == 0.75
+    assert with_time_ratio({"max_time_to_target_s": None}, {"epoch_s": 40.0})["time_to_target_vs_writeup_epoch"] is None

@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-options", action="store_true", help="skip the options table")
     ap.add_argument("--data-dir", default=str(ROOT / "data"))
     ap.add_argument("--out", default=str(OUT), help="where results.json and README.md go")
-    ap.add_argument("--quick", action="store_true", help="a smoke test: synthetic data, 3 steps, 1 repeat")
+    ap.add_argument("--quick", action="store_true", help="a smoke test: synthetic data, 3 steps, 1 repeat (fast: 1 epoch)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--label", default="fast")
     ap.add_argument("--no-target", action="store_true", help="fast: time the whole run, no accuracy target")
@@ -76,15 +76,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         atomic_write(out / "README.md", render(load_results(out)))
         print(out / "README.md")
         return 0
-    if args.what == "fast":
-        overrides = args.overrides or ["experiment=fast"]
-        if args.data_dir != str(ROOT / "data"):
-            overrides = [*overrides, f"paths.data_dir={args.data_dir}"]
-        target = None if args.no_target else target_acc()
-        res = fast(args.seeds, overrides, args.label, target, argv)
-        save(out, args.label, res)
-        print("\n".join(render_fast(res)))
-        return 0 if res["all_reached"] or target is None else 1
     if args.what == "startup":
         res = startup(args.repeats, args.data_dir, argv)
         save(out, "startup", res)
@@ -92,18 +83,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     with tempfile.TemporaryDirectory(prefix="tinynets-quick-") as tmp:
-        settings = Settings(models=args.models, batch_size=args.batch_size, rotation=args.rotation, warmup=args.warmup,
-                    steps=args.steps, repeats=args.repeats, data_dir=args.data_dir, overrides=list(args.overrides),
-                    options=not args.no_options)
-        if args.quick:
-            settings.data_dir = _synthetic_data(Path(tmp))
-            settings.overrides += ["data.verify=false"]
-            settings.batch_size, settings.warmup, settings.steps, settings.repeats = 32, 2, 3, 1
-            settings.skip_options = ("compile",)  # minutes of compilation on a CPU
+        settings = _settings(args, Path(tmp))
+        if args.what == "fast":
+            return _fast(args, settings, out, argv)
         res = throughput(settings, quick=args.quick, argv=argv)
     results = save(out, "throughput", res)
     print(render(results))
     return 0
+
+
+def _settings(args: argparse.Namespace, tmp: Path) -> Settings:
+    """The throughput bench's settings from the flags (--quick: synthetic data in `tmp`, 3 steps)."""
+    settings = Settings(models=args.models, batch_size=args.batch_size, rotation=args.rotation, warmup=args.warmup,
+                        steps=args.steps, repeats=args.repeats, data_dir=args.data_dir,
+                        overrides=list(args.overrides) if args.what == "throughput" else [],
+                        options=not args.no_options)
+    if args.quick:
+        settings.data_dir = _synthetic_data(tmp)
+        settings.overrides += ["data.verify=false"]
+        settings.batch_size, settings.warmup, settings.steps, settings.repeats = 32, 2, 3, 1
+        settings.skip_options = ("compile",)  # minutes of compilation on a CPU
+    return settings
+
+
+def _fast(args: argparse.Namespace, settings: Settings, out: Path, argv: Sequence[str] | None) -> int:
+    """`bench fast`: experiment=fast (or the overrides) per seed, and one write-up epoch of (a)."""
+    overrides = args.overrides or ["experiment=fast"]
+    if settings.data_dir != str(ROOT / "data"):
+        overrides = [*overrides, f"paths.data_dir={settings.data_dir}"]
+    if args.quick:  # a smoke test of the path: one epoch on the synthetic data
+        overrides = [*overrides, "data.verify=false", "trainer.max_epochs=1"]
+    target = None if args.no_target else target_acc()
+    runs_root = Path(settings.data_dir) / "runs" if args.quick else ROOT / "outputs" / "bench"
+    res = fast(args.seeds, overrides, args.label, target, argv, writeup=settings, runs_root=runs_root)
+    res["quick"] = args.quick
+    save(out, args.label, res)
+    print("\n".join(render_fast(res)))
+    return 0 if res["all_reached"] or target is None or args.quick else 1
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ class Measurement:
     peak_rss_mb: float  # this process, during the measurement
     worker_peak_rss_mb: float = 0.0  # DataLoader worker processes (shared pages counted in each)
     peak_device_mb: float | None = None  # CUDA only
+    epoch_images: int = 0  # (a): the length of the dataset it draws from, one epoch
 
     @property
     def img_per_s(self) -> float:

@@ -160,7 +160,8 @@ def render(results: dict[str, Any]) -> str:
 def render_fast(f: dict[str, Any]) -> list[str]:
     lines = [f"## Time to {f['target_acc']}%: `{f['train_command']}`" if f.get("target_acc") else
              f"## `{f['train_command']}`", "",
-             f"Command: `{f['command']}` ({f['date']}, commit {f.get('git')}). "
+             f"Command: `{f['command']}` ({f['date']}, commit {f.get('git')})"
+             f"{' **QUICK MODE: synthetic data, not a measurement**' if f.get('quick') else ''}. "
              f"Load: {_load_line(f.get('load', {}))}.", "",
              "Wall time is measured from launching `python train.py` (a fresh process: imports, "
              "data, every epoch's evaluation on the official 10k test set) to the moment the epoch "
