@@ -27,14 +27,26 @@ log = logging.getLogger("tinynets.bench")
 EPOCH_LINE = re.compile(r"^\[Epoch (\d+)\]")
 
 
+def train_env(changes: dict[str, str | None] | None = None) -> dict[str, str]:
+    """The environment `python train.py` runs in here: this checkout's sources first, unbuffered
+    output, and `changes` (None: the variable unset)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "PYTHONUNBUFFERED": "1"}
+    for k, v in (changes or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
+
+
 def timed_run(overrides: Sequence[str], run_dir: Path, target: float | None,
               script: Sequence[str] = ("train.py",)) -> dict[str, Any]:
     """`python train.py <overrides>` as a user runs it; wall time from the command to each epoch
     line (read as it is printed), to the first epoch at `target`, and to the end. The run's
     metrics.json (in `run_dir`) gives each epoch's accuracy and seconds, the final accuracy and
     `first_step_s`."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "PYTHONUNBUFFERED": "1"}
+    env = train_env()
     cmd = [sys.executable, *script, *overrides, f"hydra.run.dir={run_dir}"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
