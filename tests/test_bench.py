@@ -125,3 +125,40 @@ def test_results_keep_the_newest_per_machine_and_a_history_of_every_invocation(t
     text = "\n".join(render_history(results["history"]))
     assert "| 2026-12-01 10:00 | AMD EPYC |" in text and "| 1.78 |" in text and "deep_narrow 1.80x" in text
     assert "## AMD EPYC" in "\n".join(render_machine("AMD EPYC", results["machines"]["AMD EPYC"]))
+
+
+def test_sweeps_quick_times_the_basic_launcher_against_joblib_at_one_thread_per_job(tmp_path):
+    from tinynets.bench.__main__ import main
+
+    assert main(["sweeps", "--quick", "--out", str(tmp_path)]) == 0
+    s = next(iter(json.loads((tmp_path / "results.json").read_text())["machines"].values()))["sweeps"]
+    basic, joblib = s["launchers"]["basic"], s["launchers"]["joblib"]
+    assert s["quick"] and s["train_command"] == "python train.py -m lr=0.05,0.1 trainer.max_epochs=1"
+    assert basic["jobs_ok"] == joblib["jobs_ok"] == 2 and basic["epochs"] == joblib["epochs"] == 2
+    assert joblib["launcher_overrides"] == ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    assert joblib["torch_threads"] == [1]  # each joblib job ran on one torch thread (its metrics.json says so)
+    assert s["faster"] in ("basic", "joblib")
+    assert s["joblib_vs_basic"] == pytest.approx(basic["wall_s"] / joblib["wall_s"], rel=1e-2)
+    readme = (tmp_path / "README.md").read_text()
+    assert "### Sweeps on CPU" in readme and f"Faster: **{s['faster']}**" in readme
+
+
+def test_gpu_bench_path_runs_on_cpu_in_quick_mode(tmp_path, monkeypatch):
+    """`bench gpu` without a CUDA device stops in one line (exit 2); `--device cpu --quick` runs its
+    whole path (the long run, the sheet sweep, the sweep sequential and shared) and writes gpu.json."""
+    import tinynets.bench.__main__ as cli
+
+    monkeypatch.setattr(cli, "no_gpu", lambda: "none here")
+    assert cli.main(["gpu", "--out", str(tmp_path)]) == 2 and not (tmp_path / "gpu.json").exists()
+    assert cli.main(["gpu", "--device", "cpu", "--quick", "--out", str(tmp_path)]) == 0
+    (g,) = json.loads((tmp_path / "gpu.json").read_text())["machines"].values()
+    assert g["quick"] and g["train_images"] == 512 and g["deep_narrow"]["epochs"] and g["deep_narrow"]["img_per_s"] > 0
+    assert g["sheet_sweep"]["train_command"] == "python train.py -m experiment=backprop_sheet lr=0.1,0.2"
+    assert g["sheet_sweep"]["jobs"] == 2 and g["sheet_sweep_s"] > 0
+    seq, shared = g["sweep"]["sequential"], g["sweep"]["shared"]
+    assert seq["jobs_ok"] == shared["jobs_ok"] == 2 and "hydra/launcher=joblib" in shared["train_command"]
+    assert g["shared_vs_sequential"] == pytest.approx(seq["wall_s"] / shared["wall_s"], rel=1e-2)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["history"][-1]["section"] == "gpu" and results["machines"] == {}
+    readme = (tmp_path / "README.md").read_text()
+    assert "## GPU" in readme and "No GPU was measured" not in readme and "n/a (quick)" in readme

@@ -219,9 +219,9 @@ def render_startup(s: dict[str, Any]) -> list[str]:
     ]
 
 
-def _goal(value: float | None, goal: float, below: bool) -> str:
-    if value is None:
-        return "n/a"
+def _goal(value: float | None, goal: float, below: bool, quick: bool = False) -> str:
+    if value is None or quick:
+        return f"n/a{' (quick)' if quick else ''}, goal: {'<' if below else '>='} {goal:g}"
     met = value < goal if below else value >= goal
     return f"{'met' if met else 'not met'} (goal: {'<' if below else '>='} {goal:g})"
 
@@ -269,16 +269,16 @@ def render_gpu(gpu: dict[str, Any]) -> list[str]:
             f"{' **QUICK MODE: synthetic data, CPU, fewer jobs and epochs: not a measurement**' if g.get('quick') else ''}. "
             f"Device: {g.get('device')}. Load: {_load_line(g.get('load', {}))}.", "",
             "| measurement | command | whole command | throughput | goal |", "|---|---|---|---|---|",
-            f"| {g['deep_narrow_epochs']} epochs of `deep_narrow` | `{one['train_command']}` | **{one['wall_s']:.1f} s** "
+            f"| {g['deep_narrow_epochs']} epoch(s) of `deep_narrow` | `{one['train_command']}` | **{one['wall_s']:.1f} s** "
             f"(epochs {one['epochs_s']:.1f} s) | {one['img_per_s'] or 0:,.0f} img/s over its epochs | "
-            f"{_goal(g['deep_narrow_20_epochs_s'], GOALS['gpu_20_epochs_s'], below=True)} |",
+            f"{_goal(g['deep_narrow_20_epochs_s'], GOALS['gpu_20_epochs_s'], below=True, quick=g.get('quick'))} |",
             f"| the backprop-sheet sweep ({sheet['jobs']} jobs) | `{sheet['train_command']}` | **{sheet['wall_s']:.1f} s** "
-            f"| | {_goal(g['sheet_sweep_s'], GOALS['gpu_sheet_sweep_s'], below=True)} |",
-            f"| {sw['jobs']} jobs x {sw['epochs_each']} epochs, one after another | `{seq['train_command']}` | "
+            f"| | {_goal(g['sheet_sweep_s'], GOALS['gpu_sheet_sweep_s'], below=True, quick=g.get('quick'))} |",
+            f"| {sw['jobs']} jobs x {sw['epochs_each']} epoch(s), one after another | `{seq['train_command']}` | "
             f"{seq['wall_s']:.1f} s | {seq['img_per_s']:,.0f} img/s | |",
             f"| the same, sharing the GPU | `... {' '.join(sw['launcher_overrides'])}` | {shared['wall_s']:.1f} s | "
             f"{shared['img_per_s']:,.0f} img/s (**{g['shared_vs_sequential']:.2f}x**) | "
-            f"{_goal(g['shared_vs_sequential'], GOALS['gpu_shared_vs_sequential'], below=False)} |",
+            f"{_goal(g['shared_vs_sequential'], GOALS['gpu_shared_vs_sequential'], below=False, quick=g.get('quick'))} |",
             "", "Sweep throughput: images trained by all its jobs over the whole command's wall time (start-up "
             "included).", ""]
     return lines

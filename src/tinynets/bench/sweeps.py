@@ -26,6 +26,7 @@ LAUNCHERS: dict[str, tuple[tuple[str, ...], dict[str, str | None]]] = {
     "joblib": (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), {"OMP_NUM_THREADS": "1"}),
 }
 THREADS = re.compile(r"\((\d+) threads\)")
+LOCAL = ("paths.data_dir=", "data.verify=")  # where this machine keeps the data: not shown in commands
 
 
 def timed_sweep(overrides: Sequence[str], sweep_dir: Path, env: dict[str, str | None] | None = None,
@@ -42,7 +43,7 @@ def timed_sweep(overrides: Sequence[str], sweep_dir: Path, env: dict[str, str | 
     jobs = [json.loads(p.read_text()) for p in sorted(Path(sweep_dir).rglob("metrics.json"))]
     devices = sorted({str(j.get("device")) for j in jobs})
     return {
-        "train_command": "python train.py -m " + " ".join(overrides),
+        "train_command": "python train.py -m " + " ".join(o for o in overrides if not o.startswith(LOCAL)),
         "env": {k: v for k, v in (env or {}).items()},
         "wall_s": round(wall, 2),
         "jobs": len(jobs),
