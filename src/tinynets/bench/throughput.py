@@ -68,7 +68,7 @@ def writeup_epoch(settings: Settings, model: str) -> dict[str, Any]:
         ms = [measure(settings, model, WRITEUPS, r, Path(tmp)) for r in range(settings.repeats)]
     rate = statistics.median(m.img_per_s for m in ms)
     return {"model": model, "pipeline": WRITEUPS, "img_per_s": round(rate, 1), "epoch_images": ms[0].epoch_images,
-            "epoch_s": round(ms[0].epoch_images / rate, 2), "repeats_img_per_s": [round(m.img_per_s, 1) for m in ms],
+            "epoch_s": round(ms[0].epoch_images / rate, 4), "repeats_img_per_s": [round(m.img_per_s, 1) for m in ms],
             "batch_size": settings.batch_size, "rotation_deg": settings.rotation, "warmup_steps": settings.warmup,
             "steps": settings.steps, "repeats": settings.repeats}
 
