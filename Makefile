@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # this checkout's sources first, whichever checkout the venv was installed from
 export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: install data train test summary clean-outputs reproduce report backprop-report bench bench-fast bench-startup
+.PHONY: install data train test summary clean-outputs reproduce report backprop-report bench bench-fast bench-startup bench-sweeps bench-gpu
 
 install: $(STAMP)
 
@@ -52,7 +52,8 @@ report: $(STAMP)
 	$(BIN)/python -m tinynets.results report
 
 # speed (experiments/bench/): throughput of the write-ups' pipeline, tinynets and a raw loop
-# side by side (~15 min on a 2-core CPU); time to 99.4% of experiment=fast (3 seeds); start-up
+# side by side (~15 min on a 2-core CPU); time to 99.4% of experiment=fast (3 seeds) and its ratio to
+# one write-up epoch; start-up; a CPU sweep with the basic launcher vs joblib; the GPU bench (gpu.json)
 bench: data
 	$(BIN)/python -m tinynets.bench $(ARGS)
 
@@ -61,3 +62,9 @@ bench-fast: data
 
 bench-startup: data
 	$(BIN)/python -m tinynets.bench startup $(ARGS)
+
+bench-sweeps: data
+	$(BIN)/python -m tinynets.bench sweeps $(ARGS)
+
+bench-gpu: data
+	$(BIN)/python -m tinynets.bench gpu $(ARGS)

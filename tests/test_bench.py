@@ -11,9 +11,13 @@ import pytest
 def test_bench_quick_writes_results_and_readme(tmp_path):
     from tinynets.bench.__main__ import main
     from tinynets.bench.render import render
+    from tinynets.runtime import cpu_model
 
     assert main(["--quick", "--models", "deep_narrow", "--out", str(tmp_path)]) == 0
-    res = json.loads((tmp_path / "results.json").read_text())
+    results = json.loads((tmp_path / "results.json").read_text())
+    (key, entry), = results["machines"].items()  # keyed by the CPU model
+    assert key == cpu_model() == entry["machine"]["cpu"] and results["history"][-1]["machine"] == key
+    res = entry["throughput"]
     m = res["models"]["deep_narrow"]
     assert res["quick"] and m["params"] == 12_088 and m["batch_size"] == 32
     i = m["img_per_s"]
@@ -26,7 +30,8 @@ def test_bench_quick_writes_results_and_readme(tmp_path):
     assert all(o["img_per_s"] > 0 for o in m["options"].values()) and m["options"]["default"]["vs_default"] == 1
     readme = (tmp_path / "README.md").read_text()
     assert "QUICK MODE" in readme and "| `deep_narrow` | 12,088 |" in readme and "No GPU was measured" in readme
-    assert render(res) == readme  # the README is generated from results.json alone
+    assert f"## {key}" in readme and "## History" in readme and "b/a >= 2 and b/c >= 0.95" in readme
+    assert render(results) == readme  # the README is generated from results.json alone
 
 
 FAKE_TRAIN = """
@@ -64,3 +69,96 @@ def test_timed_run_times_each_epoch_line_as_printed(tmp_path):
     assert "| 0 | 0.1 s | 2 |" in text and "All seeds reached 99.4%" in text
     with pytest.raises(RuntimeError, match="exited 3"):
         timed_run([], tmp_path / "bad", target=None, script=["-c", "import sys; print('boom'); sys.exit(3)"])
+
+
+def test_fast_quick_measures_a_writeup_epoch_and_the_time_ratio(tmp_path):
+    """`bench fast` trains experiment=fast (the default) and, in the same invocation, measures one
+    epoch of pipeline (a) for deep_narrow as the throughput bench does; the ratio is the slowest
+    seed's time to target over it."""
+    from tinynets.bench.__main__ import main
+    from tinynets.bench.fast import with_time_ratio
+
+    assert main(["fast", "--quick", "--seeds", "0", "--out", str(tmp_path)]) == 0
+    f = next(iter(json.loads((tmp_path / "results.json").read_text())["machines"].values()))["fast"]
+    assert f["quick"] and f["train_command"].startswith("python train.py experiment=fast ")
+    w = f["writeup"]
+    assert w["model"] == "deep_narrow" and w["pipeline"] == "seed" and w["epoch_images"] == 512  # the synthetic split
+    assert f["writeup_epoch_s"] == pytest.approx(512 / w["img_per_s"], rel=1e-2)
+    assert "`fast.writeup_epoch_s`" in (tmp_path / "README.md").read_text()
+    res = with_time_ratio({"max_time_to_target_s": 30.0}, {"epoch_s": 40.0})
+    assert res["writeup_epoch_s"] == 40.0 and res["time_to_target_vs_writeup_epoch"] == 0.75
+    assert with_time_ratio({"max_time_to_target_s": None}, {"epoch_s": 40.0})["time_to_target_vs_writeup_epoch"] is None
+
+
+def test_results_keep_the_newest_per_machine_and_a_history_of_every_invocation(tmp_path):
+    """A flat results.json (one machine) is read per machine, without losing a key; a bench
+    command on another machine adds that machine beside it and a history row; the README has a
+    section per machine and the history table."""
+    from tinynets.bench.render import render_history, render_machine
+    from tinynets.bench.store import load_results, save
+
+    dev = "cpu: Intel(R) Xeon(R) Processor, 2 cores, torch 2 threads"
+    fast = {"command": "python -m tinynets.bench fast", "train_command": "python train.py experiment=fast seed=N",
+            "label": "fast", "date": "2026-11-22 04:24", "git": "a", "target_acc": 99.4,
+            "load": {"before": {"loadavg": [1, 2, 3]}}, "runs": {"0": {"time_to_target_s": 180.2, "device": "cpu: x86_64"}}}
+    old = {"command": "python -m tinynets.bench", "date": "2026-11-22 06:54", "git": "b", "setup": {"steps": 100},
+           "models": {"deep_narrow": {"device": dev, "speedup_vs_seed_pipeline": 1.797, "ratio_vs_raw_loop": 1.027}},
+           "fast": fast, "startup": {"date": "2026-11-22 05:02", "first_step_median_s": 8.6}}
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    res = load_results(tmp_path)
+    (key, entry), = res["machines"].items()
+    assert key == "Intel(R) Xeon(R) Processor" and entry["machine"] == {"cpu": key, "cores": 2, "gpu": None}
+    assert entry["throughput"]["models"] == old["models"] and entry["throughput"]["setup"] == {"steps": 100}
+    assert {k: v for k, v in entry["fast"].items() if k != "machine"} == fast and entry["startup"]["first_step_median_s"] == 8.6
+    assert [(r["section"], r["date"]) for r in res["history"]] == [
+        ("fast", "2026-11-22 04:24"), ("startup", "2026-11-22 05:02"), ("throughput", "2026-11-22 06:54")]
+    assert res["history"][2]["b/a"] == {"deep_narrow": 1.797} and res["history"][0]["time_to_target_s"] == {"0": 180.2}
+
+    other = {**fast, "date": "2026-12-01 10:00", "git": "c", "machine": {"cpu": "AMD EPYC", "cores": 2, "gpu": None},
+             "runs": {"0": {"time_to_target_s": 70.0, "epochs": [{"acc": 99.41, "epoch_s": 30.0}], "target_epoch": 2,
+                            "first_step_s": 5.0, "test_acc": 99.41, "wall_s": 72.0, "device": "cpu: AMD EPYC"}},
+             "writeup_epoch_s": 39.4, "time_to_target_vs_writeup_epoch": 1.78}
+    results, _ = save(tmp_path, "fast", other)
+    assert set(results["machines"]) == {"Intel(R) Xeon(R) Processor", "AMD EPYC"}
+    assert results["machines"]["Intel(R) Xeon(R) Processor"]["fast"]["runs"]["0"]["time_to_target_s"] == 180.2
+    assert len(results["history"]) == 4 and results["history"][-1]["time_to_target_vs_writeup_epoch"] == 1.78
+    text = "\n".join(render_history(results["history"]))
+    assert "| 2026-12-01 10:00 | AMD EPYC |" in text and "| 1.78 |" in text and "deep_narrow 1.80x" in text
+    assert "## AMD EPYC" in "\n".join(render_machine("AMD EPYC", results["machines"]["AMD EPYC"]))
+
+
+def test_sweeps_quick_times_the_basic_launcher_against_joblib_at_one_thread_per_job(tmp_path):
+    from tinynets.bench.__main__ import main
+
+    assert main(["sweeps", "--quick", "--out", str(tmp_path)]) == 0
+    s = next(iter(json.loads((tmp_path / "results.json").read_text())["machines"].values()))["sweeps"]
+    basic, joblib = s["launchers"]["basic"], s["launchers"]["joblib"]
+    assert s["quick"] and s["train_command"] == "python train.py -m lr=0.05,0.1 trainer.max_epochs=1"
+    assert basic["jobs_ok"] == joblib["jobs_ok"] == 2 and basic["epochs"] == joblib["epochs"] == 2
+    assert joblib["launcher_overrides"] == ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    assert joblib["torch_threads"] == [1]  # each joblib job ran on one torch thread (its metrics.json says so)
+    assert s["faster"] in ("basic", "joblib")
+    assert s["joblib_vs_basic"] == pytest.approx(basic["wall_s"] / joblib["wall_s"], rel=1e-2)
+    readme = (tmp_path / "README.md").read_text()
+    assert "### Sweeps on CPU" in readme and f"Faster: **{s['faster']}**" in readme
+
+
+def test_gpu_bench_path_runs_on_cpu_in_quick_mode(tmp_path, monkeypatch):
+    """`bench gpu` without a CUDA device stops in one line (exit 2); `--device cpu --quick` runs its
+    whole path (the long run, the sheet sweep, the sweep sequential and shared) and writes gpu.json."""
+    import tinynets.bench.__main__ as cli
+
+    monkeypatch.setattr(cli, "no_gpu", lambda: "none here")
+    assert cli.main(["gpu", "--out", str(tmp_path)]) == 2 and not (tmp_path / "gpu.json").exists()
+    assert cli.main(["gpu", "--device", "cpu", "--quick", "--out", str(tmp_path)]) == 0
+    (g,) = json.loads((tmp_path / "gpu.json").read_text())["machines"].values()
+    assert g["quick"] and g["train_images"] == 512 and g["deep_narrow"]["epochs"] and g["deep_narrow"]["img_per_s"] > 0
+    assert g["sheet_sweep"]["train_command"] == "python train.py -m experiment=backprop_sheet lr=0.1,0.2"
+    assert g["sheet_sweep"]["jobs"] == 2 and g["sheet_sweep_s"] > 0
+    seq, shared = g["sweep"]["sequential"], g["sweep"]["shared"]
+    assert seq["jobs_ok"] == shared["jobs_ok"] == 2 and "hydra/launcher=joblib" in shared["train_command"]
+    assert g["shared_vs_sequential"] == pytest.approx(seq["wall_s"] / shared["wall_s"], rel=1e-2)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["history"][-1]["section"] == "gpu" and results["machines"] == {}
+    readme = (tmp_path / "README.md").read_text()
+    assert "## GPU" in readme and "No GPU was measured" not in readme and "n/a (quick)" in readme

@@ -2,9 +2,15 @@
 pipeline and against a raw loop with no framework, side by side in one process.
 
     python -m tinynets.bench                  # throughput table -> experiments/bench/results.json + README.md
-    python -m tinynets.bench fast             # time to 99.4%: `python train.py experiment=fast`, seeds 0 1 2
+    python -m tinynets.bench fast             # time to 99.4%: `python train.py experiment=fast`, seeds 0 1 2,
+                                              #   and its ratio to one epoch of (a) for deep_narrow
     python -m tinynets.bench startup          # `train.py --help` and the first training step, from the command
-    python -m tinynets.bench report           # README.md again from results.json
+    python -m tinynets.bench sweeps           # a 6-LR, 1-epoch sweep: basic launcher vs joblib (2 jobs x 1 thread)
+    python -m tinynets.bench gpu              # on one GPU -> experiments/bench/gpu.json (`--device cpu --quick`: a test)
+    python -m tinynets.bench report           # README.md again from results.json and gpu.json
+
+results.json keeps the newest result of each command per machine (CPU model, + GPU) and a history
+row per invocation; the README has a section per machine and the history table (bench.store).
 
 The three pipelines train the same network (a fresh one per measurement, the same seed) with
 the same batch size, optimizer and augmentation (a random rotation in +-7 degrees):
@@ -27,8 +33,8 @@ table shows the median of the repeats. Only training steps are timed: the per-ep
 evaluation and checkpoints are outside the window, the same for all three.
 
 This package file holds the paths the bench shares; its modules, each importing only those
-before it: clock, pipelines, throughput, fast, startup (+ probe, run as its own process), render,
-__main__ (the command line).
+before it: clock, pipelines, throughput, fast, startup (+ probe, run as its own process), sweeps,
+gpu, store, render, __main__ (the command line).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Measuring: the result of one measurement, the step clock that times its window, peak memory,
-and the conditions it ran under (device, machine load, commit, command)."""
+and the conditions it ran under (device, machine and its key in results.json, load, commit, command)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ class Measurement:
     peak_rss_mb: float  # this process, during the measurement
     worker_peak_rss_mb: float = 0.0  # DataLoader worker processes (shared pages counted in each)
     peak_device_mb: float | None = None  # CUDA only
+    epoch_images: int = 0  # (a): the length of the dataset it draws from, one epoch
 
     @property
     def img_per_s(self) -> float:
@@ -128,6 +129,20 @@ def device_name(device) -> str:
     from tinynets.runtime import cpu_model
 
     return f"cpu: {cpu_model()}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
+
+
+def machine(devices: Iterable[str] = ()) -> dict[str, Any]:
+    """The machine a bench command ran on: this CPU's model, its cores, and the GPU among the
+    `devices` it ran on (device strings such as "cuda: NVIDIA H200"), if any."""
+    from tinynets.runtime import cpu_model
+
+    gpu = next((d.split(":", 1)[1].strip() for d in devices if str(d).startswith("cuda:")), None)
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpu}
+
+
+def machine_key(m: dict[str, Any]) -> str:
+    """results.json's key for a machine: the CPU model, plus the GPU's name when one was used."""
+    return m["cpu"] + (f" + {m['gpu']}" if m.get("gpu") else "")
 
 
 def _cpu_ticks() -> dict[int, tuple[int, str]]:

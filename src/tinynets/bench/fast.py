@@ -1,5 +1,6 @@
 """Time to target: `python train.py <overrides>` launched as a user launches it, timed from the
-command to the first epoch at the target accuracy (`python -m tinynets.bench fast`)."""
+command to the first epoch at the target accuracy (`python -m tinynets.bench fast`), and that time
+as a ratio of one epoch of the write-ups' deep_narrow pipeline measured in the same invocation."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -17,11 +19,25 @@ from typing import Any
 
 from tinynets.bench import ROOT
 from tinynets.bench.clock import command_line, git_rev, load_conditions
+from tinynets.bench.throughput import Settings, writeup_epoch
 
 log = logging.getLogger("tinynets.bench")
 # only when each epoch line appeared is read from the output (the run's records have no clock
 # started at the command); what the epoch scored and took comes from its metrics.json `history`
 EPOCH_LINE = re.compile(r"^\[Epoch (\d+)\]")
+
+
+def train_env(changes: dict[str, str | None] | None = None) -> dict[str, str]:
+    """The environment `python train.py` runs in here: this checkout's sources first, unbuffered
+    output, and `changes` (None: the variable unset)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "PYTHONUNBUFFERED": "1"}
+    for k, v in (changes or {}).items():
+        if v is None:
+            env.pop(k, None)
+        else:
+            env[k] = v
+    return env
 
 
 def timed_run(overrides: Sequence[str], run_dir: Path, target: float | None,
@@ -30,8 +46,7 @@ def timed_run(overrides: Sequence[str], run_dir: Path, target: float | None,
     line (read as it is printed), to the first epoch at `target`, and to the end. The run's
     metrics.json (in `run_dir`) gives each epoch's accuracy and seconds, the final accuracy and
     `first_step_s`."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
-           "PYTHONUNBUFFERED": "1"}
+    env = train_env()
     cmd = [sys.executable, *script, *overrides, f"hydra.run.dir={run_dir}"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -66,16 +81,26 @@ def timed_run(overrides: Sequence[str], run_dir: Path, target: float | None,
     }
 
 
+# the model whose write-up pipeline's epoch the time to target is measured against (issue 16)
+WRITEUP_MODEL = "deep_narrow"
+
+
 def fast(seeds: Sequence[int], overrides: Sequence[str], label: str, target: float | None,
-         argv: Sequence[str] | None = None) -> dict[str, Any]:
+         argv: Sequence[str] | None = None, writeup: Settings | None = None,
+         runs_root: Path = ROOT / "outputs" / "bench") -> dict[str, Any]:
+    """Each seed's `python train.py <overrides> seed=N` in a fresh run dir (a complete run left
+    there would not run again), timed; with `writeup` (the throughput bench's settings) first one
+    epoch of pipeline (a) for WRITEUP_MODEL, and the time ratio."""
     before = load_conditions()
+    epoch = writeup_epoch(writeup, WRITEUP_MODEL) if writeup is not None else None
     runs = {}
     for seed in seeds:
-        run_dir = ROOT / "outputs" / "bench" / label / f"seed{seed}"
+        run_dir = runs_root / label / f"seed{seed}"
+        shutil.rmtree(run_dir, ignore_errors=True)
         log.info("  %s seed %d: python train.py %s seed=%d", label, seed, " ".join(overrides), seed)
         runs[str(seed)] = timed_run([*overrides, f"seed={seed}"], run_dir, target)
     times = [r["time_to_target_s"] for r in runs.values()]
-    return {
+    return with_time_ratio({
         "command": command_line(argv),
         "train_command": "python train.py " + " ".join(overrides) + " seed=N",
         "label": label,
@@ -87,7 +112,17 @@ def fast(seeds: Sequence[int], overrides: Sequence[str], label: str, target: flo
         "all_reached": all(t is not None for t in times),
         "max_time_to_target_s": max(times) if times and all(t is not None for t in times) else None,
         "median_time_to_target_s": statistics.median(times) if times and all(t is not None for t in times) else None,
-    }
+    }, epoch)
+
+
+def with_time_ratio(res: dict[str, Any], epoch: dict[str, Any] | None) -> dict[str, Any]:
+    """`writeup_epoch_s` (the write-up pipeline's epoch) and `time_to_target_vs_writeup_epoch`
+    (the slowest seed's time to target over it; None unless every seed reached the target)."""
+    if epoch is None:
+        return res
+    slowest = res.get("max_time_to_target_s")
+    return {**res, "writeup": epoch, "writeup_epoch_s": epoch["epoch_s"],
+            "time_to_target_vs_writeup_epoch": round(slowest / epoch["epoch_s"], 3) if slowest is not None else None}
 
 
 def epoch_times(history: Sequence[dict[str, Any]], seen: dict[int, float]) -> list[dict[str, Any]]:

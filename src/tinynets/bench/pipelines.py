@@ -102,7 +102,7 @@ def run_writeups(cfg, warmup: int, steps: int, workers: int = 2) -> Measurement:
         worker_hwm = sum(status_kb(pid, "VmHWM") for pid in workers_pids) / 1024
         del it
     return Measurement(WRITEUPS, clock.seconds, steps, cfg.data.batch_size, clock.t_first - clock.t_build,
-                       mem["rss_mb"], worker_hwm, mem["device_mb"])
+                       mem["rss_mb"], worker_hwm, mem["device_mb"], epoch_images=len(train))
 
 
 def run_raw(cfg, warmup: int, steps: int) -> Measurement:

@@ -52,17 +52,33 @@ class Settings:
                 f"paths.data_dir={self.data_dir}", *self.overrides, *extra]
 
 
+def measure(settings: Settings, model: str, pipeline: str, repeat: int, workdir: Path) -> Measurement:
+    """One measurement of `model` (its write-up's recipe) through one pipeline."""
+    cfg = compose(settings.cfg_overrides(model), workdir / f"{model}-{pipeline}-{repeat}")
+    m = RUNNERS[pipeline](cfg, settings.warmup, settings.steps)
+    log.info("  %-8s %-12s repeat %d: %7.0f img/s (%.1f ms/step)", model, pipeline, repeat + 1, m.img_per_s,
+             m.ms_per_step)
+    return m
+
+
+def writeup_epoch(settings: Settings, model: str) -> dict[str, Any]:
+    """One epoch of the write-ups' pipeline (a) for `model`, as the throughput table measures (a):
+    the median img/s of `settings.repeats` measurements, and the images in its dataset (an epoch)."""
+    with tempfile.TemporaryDirectory(prefix="tinynets-bench-") as tmp:
+        ms = [measure(settings, model, WRITEUPS, r, Path(tmp)) for r in range(settings.repeats)]
+    rate = statistics.median(m.img_per_s for m in ms)
+    return {"model": model, "pipeline": WRITEUPS, "img_per_s": round(rate, 1), "epoch_images": ms[0].epoch_images,
+            "epoch_s": round(ms[0].epoch_images / rate, 4), "repeats_img_per_s": [round(m.img_per_s, 1) for m in ms],
+            "batch_size": settings.batch_size, "rotation_deg": settings.rotation, "warmup_steps": settings.warmup,
+            "steps": settings.steps, "repeats": settings.repeats}
+
+
 def measure_model(settings: Settings, model: str, workdir: Path) -> dict[str, Any]:
     cfg = compose(settings.cfg_overrides(model), workdir / model)
     runs: dict[str, list[Measurement]] = {p: [] for p in PIPELINES}
     for r in range(settings.repeats):
-        order = PIPELINES[r % 3:] + PIPELINES[: r % 3]
-        for p in order:
-            cfg = compose(settings.cfg_overrides(model), workdir / f"{model}-{p}-{r}")
-            m = RUNNERS[p](cfg, settings.warmup, settings.steps)
-            runs[p].append(m)
-            log.info("  %-8s %-12s repeat %d: %7.0f img/s (%.1f ms/step)", model, p, r + 1, m.img_per_s,
-                     m.ms_per_step)
+        for p in PIPELINES[r % 3:] + PIPELINES[: r % 3]:
+            runs[p].append(measure(settings, model, p, r, workdir))
     med = {p: statistics.median(m.img_per_s for m in ms) for p, ms in runs.items()}
     ms_step = {p: statistics.median(m.ms_per_step for m in ms) for p, ms in runs.items()}
     result: dict[str, Any] = {
