@@ -70,6 +70,8 @@ class Classifier(L.LightningModule):
         return loss
 
     def on_train_epoch_start(self) -> None:
+        # logged here, not by Lightning's LearningRateMonitor: that one refuses runs without a logger
+        # (logger=none), where History still records lr in metrics.json, and it renames the tag
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
 
     # -- evaluation -----------------------------------------------------------------------
