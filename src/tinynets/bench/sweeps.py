@@ -30,9 +30,10 @@ LOCAL = ("paths.data_dir=", "data.verify=")  # where this machine keeps the data
 
 
 def timed_sweep(overrides: Sequence[str], sweep_dir: Path, env: dict[str, str | None] | None = None,
-                script: Sequence[str] = ("train.py",)) -> dict[str, Any]:
+                script: Sequence[str] = ("train.py",), expect_jobs: int | None = None) -> dict[str, Any]:
     """`python train.py -m <overrides>` as a user runs it, wall time from the command to its exit;
-    each job's metrics.json gives its device (and torch threads on CPU), epochs and epoch seconds."""
+    each job's metrics.json gives its device (and torch threads on CPU), epochs and epoch seconds.
+    With `expect_jobs`, fewer or more job records than that is an error."""
     cmd = [sys.executable, *script, "-m", *overrides, f"hydra.sweep.dir={sweep_dir}"]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, cwd=ROOT, env=train_env(env), capture_output=True, text=True)
@@ -41,6 +42,8 @@ def timed_sweep(overrides: Sequence[str], sweep_dir: Path, env: dict[str, str | 
         tail = "".join((done.stdout + done.stderr).splitlines(keepends=True)[-30:])
         raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{tail}")
     jobs = [json.loads(p.read_text()) for p in sorted(Path(sweep_dir).rglob("metrics.json"))]
+    if expect_jobs is not None and len(jobs) != expect_jobs:
+        raise RuntimeError(f"{' '.join(cmd)} left {len(jobs)} job records, not {expect_jobs}")
     devices = sorted({str(j.get("device")) for j in jobs})
     return {
         "train_command": "python train.py -m " + " ".join(o for o in overrides if not o.startswith(LOCAL)),
@@ -62,10 +65,8 @@ def sweeps(extra: Sequence[str], lrs: Sequence[float], workdir: Path, quick: boo
     base = [f"lr={','.join(f'{lr:g}' for lr in lrs)}", "trainer.max_epochs=1"]
     launchers = {}
     for name, (overrides, env) in LAUNCHERS.items():
-        launchers[name] = {**timed_sweep([*base, *extra, *overrides], workdir / name, env),
+        launchers[name] = {**timed_sweep([*base, *extra, *overrides], workdir / name, env, expect_jobs=len(lrs)),
                            "launcher_overrides": list(overrides)}
-        if launchers[name]["jobs"] != len(lrs):
-            raise RuntimeError(f"the {name} sweep left {launchers[name]['jobs']} job records, not {len(lrs)}")
     walls = {k: v["wall_s"] for k, v in launchers.items()}
     return {
         "command": command_line(argv),

@@ -11,7 +11,7 @@ layer (`gap_fc`). Its parameter count is exact before any training: build it and
 
 `searchable_sep` is the family of `sep` (tinynets.models.zoo): two unpadded 3x3 convs (c1, c2
 channels), a max-pool, `blocks` depthwise-separable blocks of `width` channels, GAP -> 1x1 conv.
-`model=searchable_sep` with c1=8, c2=16, width=24, blocks=4 is `model=sep`, weight for weight.
+Its defaults are `model=sep`; `sep_narrow` and `sep_wide` are its widths 20 and 28 (tinynets.models.zoo).
 """
 
 from __future__ import annotations
@@ -21,6 +21,13 @@ from torch import nn
 from tinynets.models.blocks import Net, conv_block, separable
 
 HEADS = ("gap_conv", "gap_fc")
+
+
+def _check_counts(**counts) -> None:
+    """Channel and conv counts must be integers >= 1 (one line naming the key otherwise)."""
+    for name, v in counts.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ValueError(f"model.net.{name}={v!r} is not allowed: must be an integer >= 1")
 
 
 def searchable(
@@ -36,9 +43,7 @@ def searchable(
 ) -> Net:
     """Blocks of `n_i` 3x3 convs with `c_i` channels (i = 1, 2, 3); see the module docstring."""
     channels, convs = (c1, c2, c3), (n1, n2, n3)
-    for name, v in zip(("c1", "c2", "c3", "n1", "n2", "n3"), (*channels, *convs)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"model.net.{name}={v!r} is not allowed: must be an integer >= 1")
+    _check_counts(c1=c1, c2=c2, c3=c3, n1=n1, n2=n2, n3=n3)
     if head not in HEADS:
         raise ValueError(f"model.net.head={head!r} is not allowed: must be one of {', '.join(HEADS)}")
     b = dict(padding=1, dropout=dropout)
@@ -65,23 +70,21 @@ def searchable(
 
 def searchable_sep(c1: int = 8, c2: int = 16, width: int = 24, blocks: int = 4, dropout: float = 0.05) -> Net:
     """sep's layout with its widths and depth as knobs; see the module docstring."""
-    for name, v in (("c1", c1), ("c2", c2), ("width", width)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"model.net.{name}={v!r} is not allowed: must be an integer >= 1")
+    _check_counts(c1=c1, c2=c2, width=width)
     if not isinstance(blocks, int) or isinstance(blocks, bool) or not 1 <= blocks <= 5:
         raise ValueError(f"model.net.blocks={blocks!r} is not allowed: must be an integer from 1 to 5 "
                          "(each block takes 2 pixels off the 12x12 map)")
     layers: dict[str, nn.Module] = dict(
-        c1=conv_block(1, c1, dropout=dropout),  # c1 x 26x26
-        c2=conv_block(c1, c2, dropout=dropout),  # c2 x 24x24
+        c1=conv_block(1, c1, dropout=dropout),  # c1 x 26x26     9*c1 + 2*c1
+        c2=conv_block(c1, c2, dropout=dropout),  # c2 x 24x24   9*c1*c2 + 2*c2
         pool1=nn.MaxPool2d(2),  # c2 x 12x12
     )
     c_in = c2
-    for i in range(3, 3 + blocks):  # named as in sep: s3, s4, ...; each 12 -> 10 -> 8 -> ...
+    for i in range(3, 3 + blocks):  # s3, s4, ...: w x 10x10, 8x8, 6x6, ...   9*c_in + c_in*w + 2w
         layers.update({f"s{i}_{k}": m for k, m in separable(c_in, width, dropout).items()})
         c_in = width
-    layers["gap"] = nn.AdaptiveAvgPool2d(1)
-    layers["head"] = conv_block(width, 10, k=1, relu=False, bn=False)
+    layers["gap"] = nn.AdaptiveAvgPool2d(1)  # w x 1x1
+    layers["head"] = conv_block(width, 10, k=1, relu=False, bn=False)  # 10x1x1  10w
     layers["flat"] = nn.Flatten()
     return Net(**layers)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from tinynets.models.blocks import Net, bn_dropout, conv_block, separable
+from tinynets.models.blocks import Net, bn_dropout, conv_block
+from tinynets.models.searchable import searchable_sep
 
 def gap_fc(dropout: float = 0.05) -> Net:
     """Write-up 000: three conv blocks, GAP (AvgPool 6) -> Linear 25->10. 19,629 params.
@@ -156,37 +157,21 @@ def nano(dropout: float = 0.05) -> Net:
     return _squeeze_net(8, 8, 12, 8, 10, 12, 12, dropout)
 
 
-def _sep_net(width: int, dropout: float) -> Net:
-    """Our separable layout: two 3x3 convs (8, 16 channels), max-pool, four depthwise-separable
-    blocks of `width` channels (RF 22 at the last, 4x4), GAP -> 1x1 conv to 10. No bias."""
-    b = dict(dropout=dropout)
-    return Net(
-        c1=conv_block(1, 8, **b),  # 8x26x26       72 + 16
-        c2=conv_block(8, 16, **b),  # 16x24x24  1,152 + 32
-        pool1=nn.MaxPool2d(2),  # 16x12x12
-        **{f"s3_{k}": m for k, m in separable(16, width, dropout).items()},  # w x 10x10  16*9 + 16*w + 2w
-        **{f"s4_{k}": m for k, m in separable(width, width, dropout).items()},  # w x 8x8  w*9 + w*w + 2w
-        **{f"s5_{k}": m for k, m in separable(width, width, dropout).items()},  # w x 6x6
-        **{f"s6_{k}": m for k, m in separable(width, width, dropout).items()},  # w x 4x4
-        gap=nn.AdaptiveAvgPool2d(1),  # w x 1x1
-        head=conv_block(width, 10, k=1, relu=False, bn=False),  # 10x1x1  10w
-        flat=nn.Flatten(),
-    )
-
-
 def sep(dropout: float = 0.05) -> Net:
-    """Ours, under 5k: 4,608 params. The separable layout, 24 channels."""
-    return _sep_net(24, dropout)
+    """Ours, under 5k: 4,608 params. Our separable layout (`searchable_sep`'s defaults): two 3x3
+    convs (8, 16 channels), max-pool, four depthwise-separable blocks of 24 channels (RF 22 at the
+    last, 4x4), GAP -> 1x1 conv to 10. No bias."""
+    return searchable_sep(width=24, dropout=dropout)
 
 
 def sep_narrow(dropout: float = 0.05) -> Net:
-    """Ours, under 4k: 3,836 params. The separable layout, 20 channels."""
-    return _sep_net(20, dropout)
+    """Ours, under 4k: 3,836 params. sep's layout, 20 channels."""
+    return searchable_sep(width=20, dropout=dropout)
 
 
 def sep_wide(dropout: float = 0.05) -> Net:
-    """Ours, under 6k: 5,476 params. The separable layout, 28 channels."""
-    return _sep_net(28, dropout)
+    """Ours, under 6k: 5,476 params. sep's layout, 28 channels."""
+    return searchable_sep(width=28, dropout=dropout)
 
 
 def vgg_lite(dropout: float = 0.05) -> Net:
