@@ -1,5 +1,5 @@
 """tinynets.models: the write-up networks (exact parameter counts, shapes, flags, receptive
-fields), vgg_lite, and the Classifier's compile flag."""
+fields), the fast model, and the Classifier's compile flag."""
 
 from __future__ import annotations
 
@@ -144,13 +144,14 @@ def test_compile_flag(make_cfg):
         check(cfg)
 
 
-def test_vgg_lite_the_fast_recipe_model():
+def test_fast_the_fast_recipe_model():
     from tinynets.models import zoo
     from tinynets.receptive_field import receptive_fields
 
-    net = zoo.vgg_lite()
-    assert net.num_params == 17_816
-    assert net.flags == {"uses_bn": True, "uses_dropout": True, "uses_gap": True, "uses_fc": False}
+    net = zoo.fast()
+    assert net.num_params == 18_768
+    assert net.flags == {"uses_bn": True, "uses_dropout": False, "uses_gap": True, "uses_fc": False}
+    assert zoo.fast(dropout=0.05).flags["uses_dropout"]
     assert net.eval()(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     rf = dict(receptive_fields(net))
     assert rf["c6.conv"].rf == 32  # as its docstring says: wider than the 28-px digit at the GAP

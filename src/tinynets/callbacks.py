@@ -64,7 +64,8 @@ class History(Callback):
 
     @staticmethod
     def line(rec: dict[str, Any], eval_set: str) -> str:
-        text = f"[Epoch {rec['epoch']}] loss={rec['train_loss']:.4f}"
+        loss = rec["train_loss"]  # None where the epoch was cut short (a stop before its last step)
+        text = f"[Epoch {rec['epoch']}] loss=" + ("n/a" if loss is None else f"{loss:.4f}")
         if rec["val_acc"] is not None:
             text += (f" | val loss={rec['val_loss']:.4f} acc={rec['val_correct']}/{rec['val_total']}"
                      f" ({rec['val_acc']:.2f}%) on {eval_set}")

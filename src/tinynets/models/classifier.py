@@ -63,13 +63,24 @@ class Classifier(L.LightningModule):
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y)
-        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
-        # on the augmented batches, dropout on: the write-ups' "train accuracy" (no host sync)
-        acc = (logits.detach().argmax(1) == y).float().mean() * 100
-        self.log("train/acc", acc, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
+        # the epoch's train loss and accuracy (on the augmented batches, dropout on: the write-ups'
+        # "train accuracy"), summed on the device (no host sync) and logged once, at the epoch's last
+        # step: kept over a `self.log` per step, which cost 0.8 ms a call on CPU (profiled, `fast`:
+        # two calls were 8% of its step)
+        n = len(y)
+        sums = torch.stack([loss.detach() * n, (logits.detach().argmax(1) == y).sum().to(loss.dtype)])
+        self.train_sums = sums if self.train_sums is None else self.train_sums + sums
+        self.train_seen += n
+        t = self.trainer
+        if t.is_last_batch or 0 < t.max_steps <= t.global_step + 1:
+            mean_loss, acc = self.train_sums / self.train_seen
+            self.log("train/loss", mean_loss, on_step=False, on_epoch=True, sync_dist=True)
+            self.log("train/acc", acc * 100, on_step=False, on_epoch=True, sync_dist=True)
         return loss
 
     def on_train_epoch_start(self) -> None:
+        self.train_sums: torch.Tensor | None = None  # (loss x images, correct) over the epoch so far
+        self.train_seen = 0
         # logged here, not by Lightning's LearningRateMonitor: that one refuses runs without a logger
         # (logger=none), where History still records lr in metrics.json, and it renames the tag
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
