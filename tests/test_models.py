@@ -3,6 +3,7 @@ fields), the fast model, and the Classifier's compile flag."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -155,3 +156,44 @@ def test_fast_the_fast_recipe_model():
     assert net.eval()(torch.randn(2, 1, 28, 28)).shape == (2, 10)
     rf = dict(receptive_fields(net))
     assert rf["c6.conv"].rf == 32  # as its docstring says: wider than the 28-px digit at the GAP
+
+
+@pytest.mark.parametrize("stop", ["epoch", "max_steps=1"])
+def test_train_loss_and_acc_are_the_epochs_image_weighted_means(make_cfg, tiny_mnist, stop):
+    """train/loss and train/acc are summed on the device each step and logged once, at the
+    epoch's last step (or the run's, under max_steps): the same numbers as a per-step log,
+    weighted by batch size (the last batch here is short: 104 = 3 x 32 + 8 images)."""
+    import lightning as L
+    from hydra.utils import instantiate
+
+    class Steps(L.Callback):
+        """Each step's loss, correct count and batch size, as a per-step log would see them."""
+
+        def __init__(self) -> None:
+            self.seen: list[tuple[float, int, int]] = []
+            self.logits = None
+
+        def on_fit_start(self, trainer, pl_module):
+            pl_module.net.register_forward_hook(lambda m, i, out: setattr(self, "logits", out.detach()))
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            y = batch[1]
+            self.seen.append((float(outputs["loss"]), int((self.logits.argmax(1) == y).sum()), len(y)))
+
+    cfg = make_cfg("debug=fast", f"paths.data_dir={tiny_mnist}", "data.verify=false", "data.augment.rotation=0",
+                   "data.augment.translate=0", "data.augment.scale=0", "dropout=none")
+    net = instantiate(cfg.model.net)
+    module = instantiate(cfg.model, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler)
+    data = instantiate(cfg.data)
+    data.setup("fit")
+    data.splits["train"] = tuple(t[:104] for t in data.splits["train"])
+    steps = Steps()
+    trainer = L.Trainer(max_epochs=1, limit_train_batches=None, limit_val_batches=0, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        callbacks=[steps], max_steps=1 if stop == "max_steps=1" else -1)
+    trainer.fit(module, datamodule=data)
+    losses, correct, sizes = (np.array(v) for v in zip(*steps.seen))
+    assert list(sizes) == ([32, 32, 32, 8] if stop == "epoch" else [32])
+    logged = trainer.callback_metrics
+    assert float(logged["train/loss"]) == pytest.approx((losses * sizes).sum() / sizes.sum(), rel=1e-5)
+    assert float(logged["train/acc"]) == pytest.approx(100 * correct.sum() / sizes.sum(), rel=1e-5)
