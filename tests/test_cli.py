@@ -35,7 +35,7 @@ def test_unknown_option_of_a_group(tmp_path, override):
 def test_unknown_option_in_a_sweep_is_refused_before_any_job(tmp_path):
     done = run_train("-m", "model=gap_fc,resnet50", f"hydra.sweep.dir={tmp_path / 'sweep'}")
     assert done.returncode == 2 and done.stderr.strip().startswith(
-        "error: model='resnet50' is not allowed: one of aggregator, deep_narrow, gap_conv, gap_fc, ")
+        "error: model='resnet50' is not allowed: one of aggregator, deep_narrow, fast, gap_conv, gap_fc, ")
     assert "\n" not in done.stderr.strip()
     assert not (tmp_path / "sweep").exists()
 
