@@ -55,6 +55,8 @@ class Classifier(L.LightningModule):
         self.confmat = MulticlassConfusionMatrix(num_classes)
         self.misclassified: list[tuple[torch.Tensor, int, int]] = []
         self.eval_counts: dict[str, tuple[int, int]] = {}  # stage -> (correct, total)
+        self.train_sums: torch.Tensor | None = None  # (loss x images, correct) over the epoch so far
+        self.train_seen = 0  # images in those sums
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -79,8 +81,7 @@ class Classifier(L.LightningModule):
         return loss
 
     def on_train_epoch_start(self) -> None:
-        self.train_sums: torch.Tensor | None = None  # (loss x images, correct) over the epoch so far
-        self.train_seen = 0
+        self.train_sums, self.train_seen = None, 0
         # logged here, not by Lightning's LearningRateMonitor: that one refuses runs without a logger
         # (logger=none), where History still records lr in metrics.json, and it renames the tag
         self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=False, on_epoch=True)
