@@ -131,6 +131,7 @@ def test_no_host_sync_between_training_steps(make_cfg, tiny_mnist, case):
     import lightning as L
 
     from tinynets.bench.pipelines import run_tinynets
+    from tinynets.models.dropout import Dropout
 
     watch = HostSyncs()
 
@@ -153,7 +154,7 @@ def test_no_host_sync_between_training_steps(make_cfg, tiny_mnist, case):
                    "data.batch_size=16", "data.augment.rotation=7", "logger=none")
     extra = [Window()] + ([ReadsLoss()] if case == "control" else [])
     # on a GPU, tinynets' Dropout is nn.Dropout (its CPU mask reads positions back: fine on a CPU)
-    run_tinynets(cfg, warmup=1, steps=5, extra_callbacks=extra, torch_dropout=True)
+    run_tinynets(cfg, warmup=1, steps=5, extra_callbacks=extra, torch_layers=[Dropout])
     assert watch._saved, "the window never opened"
     guard = [e for e in watch.events if "on_before_backward" in e]
     assert len(guard) == 4, watch.events  # steps 2..5: the guard's check, once a step

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from tinynets.models import zoo
+from tinynets.models.batchnorm import BatchNorm2d
 from tinynets.models.blocks import conv_block
 from tinynets.receptive_field import receptive_fields
 from tinynets.summary import summarize
@@ -67,7 +68,7 @@ def test_aggregator_keeps_the_published_layers():
 
 def test_conv_block_order_and_options():
     b = conv_block(4, 8, padding=1, bias=True, dropout=0.1)
-    assert [type(m) for m in b][:3] == [nn.Conv2d, nn.ReLU, nn.BatchNorm2d]
+    assert [type(m) for m in b][:3] == [nn.Conv2d, nn.ReLU, BatchNorm2d]  # tinynets' CPU-fast nn.BatchNorm2d
     assert isinstance(b.drop, nn.Dropout) and list(b.named_children())[-1][0] == "drop"
     assert b.conv.bias is not None and b.conv.padding == (1, 1)
     bare = conv_block(4, 8, k=1, relu=False, bn=False)
@@ -197,3 +198,53 @@ def test_train_loss_and_acc_are_the_epochs_image_weighted_means(make_cfg, tiny_m
     logged = trainer.callback_metrics
     assert float(logged["train/loss"]) == pytest.approx((losses * sizes).sum() / sizes.sum(), rel=1e-5)
     assert float(logged["train/acc"]) == pytest.approx(100 * correct.sum() / sizes.sum(), rel=1e-5)
+
+
+def test_label_smoothing_is_the_training_losss_only(make_cfg, tiny_mnist):
+    """`label_smoothing=0.1` (a top-level key, built in by trainer.build_module): the training step
+    returns cross-entropy with smoothed targets; evaluation reports the plain cross-entropy."""
+    import lightning as L
+    import torch.nn.functional as F
+
+    from tinynets.config import ConfigError, check
+    from tinynets.trainer import build_module
+
+    seen = {}
+
+    class Look(L.Callback):
+        def on_fit_start(self, trainer, pl_module):
+            def keep(m, inputs, out):  # returns None: the output stays as it is
+                if m.training:
+                    seen.setdefault("logits", out.detach())
+
+            pl_module.net.register_forward_hook(keep)
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen["loss"], seen["y"] = float(outputs["loss"]), batch[1]
+
+    cfg = make_cfg("debug=fast", f"paths.data_dir={tiny_mnist}", "data.verify=false", "label_smoothing=0.1",
+                   "dropout=none")
+    check(cfg)
+    from hydra.utils import instantiate
+
+    module = build_module(cfg, instantiate(cfg.model.net), "model")
+    assert module.label_smoothing == 0.1
+    data = instantiate(cfg.data)
+    trainer = L.Trainer(max_steps=1, limit_val_batches=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[Look()])
+    trainer.fit(module, datamodule=data)
+    logits, y = seen["logits"], seen["y"]
+    smoothed, plain = float(F.cross_entropy(logits, y, label_smoothing=0.1)), float(F.cross_entropy(logits, y))
+    assert abs(smoothed - plain) > 1e-4  # the two differ here, so the next line tells them apart
+    assert seen["loss"] == pytest.approx(smoothed, abs=1e-5)
+    module.eval()
+    x_val, y_val = next(iter(data.val_dataloader()))
+    x_val, y_val = data.on_after_batch_transfer((x_val, y_val), 0)
+    module.metrics["val_loss"].reset()
+    module._eval_step("val", (x_val, y_val))
+    plain = F.cross_entropy(module(x_val), y_val)
+    assert float(module.metrics["val_loss"].compute()) == pytest.approx(float(plain), rel=1e-5)
+    assert make_cfg().label_smoothing == 0.0
+    OmegaConf.update(cfg, "label_smoothing", 1.0)
+    with pytest.raises(ConfigError, match=r"label_smoothing=1.0 is not allowed: must be a number in \[0, 1\)"):
+        check(cfg)

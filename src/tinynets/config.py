@@ -77,6 +77,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.augment.scale": number(0, 0.5, hi_open=True),
     "channels_last": (lambda v: isinstance(v, bool), "true or false"),
     "compile": (lambda v: isinstance(v, bool), "true or false"),
+    "label_smoothing": number(0, 1, hi_open=True),
     # experiment=backprop_sheet
     "iterations": (lambda v: _is_int(v) and 1 <= v <= XLSX_MAX_ITERATIONS,
                    f"an integer from 1 to {XLSX_MAX_ITERATIONS} (the rows sheet.xlsx can hold)"),

@@ -20,7 +20,7 @@ from tinynets.data.prepare import DataError
 from tinynets.resume import Diverged, ResumeRefused
 from tinynets.runtime import (choice, device_name, fail, global_rank, in_multirun, one_line, output_dir,
                               quiet_lightning, task_overrides)
-from tinynets.trainer import assemble, build
+from tinynets.trainer import assemble, build, build_module
 
 log = logging.getLogger("tinynets")
 
@@ -144,8 +144,7 @@ def _run(cfg: DictConfig, plan: resume.Plan | None = None) -> float | None:
     run = assemble(cfg, model=(model_name, params), trial=trial)
     trainer, loggers, history, pruning = run.trainer, run.loggers, run.history, run.pruning
 
-    module = build(cfg.model, "model", model_name, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
-                   channels_last=cfg.channels_last, compile=cfg.get("compile", False))
+    module = build_module(cfg, net, model_name)
     if plan.ckpt is not None:
         resume.check_weights_fit(plan.ckpt, module, model_name, params, output_dir(cfg))
         log.info("Resuming from %s", plan.ckpt)
@@ -227,6 +226,7 @@ def hparams_of(cfg: DictConfig, model_name: str, params: int) -> dict[str, Any]:
         "batch_size": OmegaConf.select(cfg, "data.batch_size"),
         "max_epochs": cfg.trainer.max_epochs,
         "rotation": OmegaConf.select(cfg, "data.augment.rotation"),
+        "label_smoothing": cfg.get("label_smoothing", 0.0),
     }
     if HydraConfig.initialized():
         for o in HydraConfig.get().overrides.task:

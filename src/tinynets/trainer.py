@@ -29,6 +29,14 @@ def build(node: DictConfig, key: str, value: Any, *, call: dict[str, Any] | None
         raise BuildError(key, value, e) from None
 
 
+def build_module(cfg: DictConfig, net: Any, model_name: str) -> Any:
+    """The classifier LightningModule of `cfg`'s run around `net`: the model group's object with the
+    optimizer and scheduler groups and the top-level channels_last, compile and label_smoothing."""
+    return build(cfg.model, "model", model_name, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
+                 channels_last=cfg.channels_last, compile=cfg.get("compile", False),
+                 label_smoothing=cfg.get("label_smoothing", 0.0))
+
+
 @dataclass
 class Run:
     """What `assemble` made: the trainer, its loggers, and the always-on callbacks a task reads back."""

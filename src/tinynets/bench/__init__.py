@@ -20,7 +20,7 @@ the same batch size, optimizer and augmentation (a random rotation in +-7 degree
                 (PIL, nearest-neighbour, per image), a `DataLoader(shuffle=True, num_workers=2)`,
                 and their plain loop: zero_grad, forward, cross-entropy, backward, step and
                 `loss.item()` for the progress bar each batch; fp32, default memory format,
-                torch's `nn.Dropout`.
+                torch's `nn.Dropout` and `nn.BatchNorm2d`.
   (b) tinynets  `python train.py`'s objects from conf/ (data=mnist, the default trainer, logger
                 and callbacks, channels_last and precision as configured) run by Lightning.
   (c) raw       the same net, data tensors, `to_input` (normalise + rotate with grid_sample),

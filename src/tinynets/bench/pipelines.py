@@ -71,7 +71,7 @@ def run_writeups(cfg, warmup: int, steps: int, workers: int = 2) -> Measurement:
     from torchvision import datasets, transforms
 
     from tinynets.data.mnist import MEAN, STD
-    from tinynets.models.dropout import use_torch_dropout
+    from tinynets.models.blocks import use_torch_layers
 
     device = device_of(cfg)
     clock = StepClock(warmup, steps, device)
@@ -79,7 +79,7 @@ def run_writeups(cfg, warmup: int, steps: int, workers: int = 2) -> Measurement:
     worker_hwm = 0.0
     with peak_memory(device) as mem:
         torch.manual_seed(cfg.seed)
-        net = use_torch_dropout(instantiate(cfg.model.net)).to(device)  # torch's nn.Dropout, as they ran it
+        net = use_torch_layers(instantiate(cfg.model.net)).to(device)  # torch's Dropout and BN, as they ran them
         optimizer = instantiate(cfg.optimizer)(params=net.parameters())
         steps_tf = [transforms.RandomRotation((-rot, rot), fill=0)] if rot else []
         tf = transforms.Compose([*steps_tf, transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
@@ -141,7 +141,7 @@ def run_raw(cfg, warmup: int, steps: int) -> Measurement:
         for i, (x, y) in enumerate(batches):
             x = to_input(x, augment)
             with autocast:
-                loss = F.cross_entropy(net(x), y)
+                loss = F.cross_entropy(net(x), y, label_smoothing=cfg.get("label_smoothing", 0.0))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -154,14 +154,14 @@ def run_raw(cfg, warmup: int, steps: int) -> Measurement:
 
 
 def run_tinynets(cfg, warmup: int, steps: int, extra_callbacks: Sequence[Any] = (),
-                 torch_dropout: bool = False) -> Measurement:
+                 torch_layers: Sequence[type] = ()) -> Measurement:
     """(b) `python train.py`'s objects, assembled as tinynets.train assembles them (trainer,
-    loggers, every callback a run has), run by Lightning (`torch_dropout`: with torch's
-    `nn.Dropout` in place of tinynets' `Dropout`)."""
+    loggers, every callback a run has), run by Lightning (`torch_layers`: tinynets' CPU-fast
+    layers of these types swapped for torch's, as `use_torch_layers` does)."""
     import lightning as L
 
     from tinynets.runtime import choice, quiet_lightning
-    from tinynets.trainer import assemble, build
+    from tinynets.trainer import assemble, build, build_module
 
     quiet_lightning()
     device = device_of(cfg)
@@ -176,12 +176,11 @@ def run_tinynets(cfg, warmup: int, steps: int, extra_callbacks: Sequence[Any] = 
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         model_name = choice(cfg, "model") or "model"
         net = build(cfg.model.net, "model", model_name)
-        if torch_dropout:
-            from tinynets.models.dropout import use_torch_dropout
+        if torch_layers:
+            from tinynets.models.blocks import use_torch_layers
 
-            use_torch_dropout(net)
-        module = build(cfg.model, "model", model_name, net=net, optimizer=cfg.optimizer, scheduler=cfg.scheduler,
-                       channels_last=cfg.channels_last, compile=cfg.get("compile", False))
+            use_torch_layers(net, *torch_layers)
+        module = build_module(cfg, net, model_name)
         data = build(cfg.data, "data", choice(cfg, "data"))
         data.prepare_data()
         params = sum(p.numel() for p in net.parameters())

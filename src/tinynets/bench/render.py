@@ -117,7 +117,7 @@ def render_throughput(results: dict[str, Any]) -> list[str]:
             "[RandomRotation((-7, 7), fill=0), ToTensor(), Normalize((0.1307,), (0.3081,))])` (PIL, per "
             "image, nearest-neighbour), `DataLoader(batch_size, shuffle=True, num_workers=2)`, and their "
             "plain loop (`zero_grad`, forward, cross-entropy, `backward`, `step`, `loss.item()` each batch "
-            "for the progress bar); fp32, default memory format, torch's `nn.Dropout`, the same SGD.",
+            "for the progress bar); fp32, default memory format, torch's `nn.Dropout` and `nn.BatchNorm2d`, the same SGD.",
             "- **(b)** `python train.py`'s objects from `conf/` (data=mnist: uint8 split tensors, index "
             "batches, normalisation and rotation as batched tensor ops; the default trainer, TensorBoard "
             "logger, checkpoint and History callbacks; `channels_last` and `trainer.precision` as "
@@ -143,8 +143,9 @@ def render_throughput(results: dict[str, Any]) -> list[str]:
                     else:
                         cells.append("n/a")
                 lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
-            lines += ["", "`nn.Dropout` is not a config key: (b) with torch's `nn.Dropout` in place of tinynets' "
-                          "`Dropout` (n/a: the model has no element-wise Dropout; `gap_fc` uses `Dropout2d`). "
+            lines += ["", "`nn.Dropout` and `nn.BatchNorm2d` are not config keys: (b) with torch's layer in place "
+                          "of tinynets' CPU-fast one (`models/dropout.py`, `models/batchnorm.py`; n/a: the model "
+                          "has no element-wise Dropout, `gap_fc` uses `Dropout2d`). "
                           "Each cell: median img/s of the repeats, and its ratio to the default."]
             # the first repeat compiles; later ones in the same process reuse dynamo's cache
             comp = [f"`{name}` {o['compile']['repeats_first_step_s'][0]:.1f} s" for name, o in opt_rows

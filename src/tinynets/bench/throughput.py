@@ -23,8 +23,10 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "channels_last=false": ("channels_last=false",),
     "bf16-mixed": ("trainer.precision=bf16-mixed",),
     "compile": ("compile=true",),
-    "nn.Dropout": (),  # not a config key: (b) with torch's nn.Dropout, to show what tinynets' Dropout saves
+    "nn.Dropout": (),  # not config keys: (b) with torch's layer in place of tinynets' CPU-fast one,
+    "nn.BatchNorm2d": (),  # to show what it saves (TORCH_LAYERS)
 }
+TORCH_LAYERS = {"nn.Dropout": "Dropout", "nn.BatchNorm2d": "BatchNorm2d"}  # option -> tinynets layer
 
 log = logging.getLogger("tinynets.bench")
 
@@ -108,15 +110,17 @@ def measure_model(settings: Settings, model: str, workdir: Path) -> dict[str, An
 def measure_options(settings: Settings, model: str, workdir: Path) -> dict[str, Any]:
     """(b) with each config option and with the default, alternating within each repeat (the
     order rotates), median of the repeats; each ratio is against this block's default."""
-    from tinynets.models.dropout import Dropout
+    from tinynets.models import blocks
 
-    has_dropout = any(type(m) is Dropout for m in _net(compose(settings.cfg_overrides(model), workdir / model)).modules())
-    names = [n for n in OPTIONS if (n != "nn.Dropout" or has_dropout) and n not in settings.skip_options]
+    layers = {type(m) for m in _net(compose(settings.cfg_overrides(model), workdir / model)).modules()}
+    swaps = {n: getattr(blocks, layer) for n, layer in TORCH_LAYERS.items()}
+    names = [n for n in OPTIONS if (n not in swaps or swaps[n] in layers) and n not in settings.skip_options]
     runs: dict[str, list[Measurement]] = {n: [] for n in names}
     for r in range(settings.repeats):
         for name in names[r % len(names):] + names[: r % len(names)]:
             cfg = compose(settings.cfg_overrides(model, OPTIONS[name]), workdir / f"{model}-{name}-{r}")
-            runs[name].append(run_tinynets(cfg, settings.warmup, settings.steps, torch_dropout=name == "nn.Dropout"))
+            runs[name].append(run_tinynets(cfg, settings.warmup, settings.steps,
+                                           torch_layers=[swaps[name]] if name in swaps else []))
             log.info("  %-8s %-20s repeat %d: %7.0f img/s", model, name, r + 1, runs[name][-1].img_per_s)
     med = {n: statistics.median(m.img_per_s for m in ms) for n, ms in runs.items()}
     return {n: {"img_per_s": round(med[n], 1), "vs_default": round(med[n] / med["default"], 3),

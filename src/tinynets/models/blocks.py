@@ -11,6 +11,7 @@ from collections import OrderedDict
 
 from torch import nn
 
+from tinynets.models.batchnorm import BatchNorm2d
 from tinynets.models.dropout import Dropout
 
 
@@ -35,7 +36,7 @@ def conv_block(
     if relu:
         layers["relu"] = nn.ReLU()
     if bn:
-        layers["bn"] = nn.BatchNorm2d(c_out)
+        layers["bn"] = BatchNorm2d(c_out)
     if dropout > 0:
         layers["drop"] = nn.Dropout2d(dropout) if dropout2d else Dropout(dropout)
     return nn.Sequential(layers)
@@ -50,10 +51,25 @@ def separable(c_in: int, c_out: int, dropout: float = 0.0) -> dict[str, nn.Modul
 
 def bn_dropout(channels: int, dropout: float = 0.0) -> nn.Sequential:
     """A BatchNorm (+ Dropout) with no conv before it (write-up 001 puts one after a max-pool)."""
-    layers: OrderedDict[str, nn.Module] = OrderedDict(bn=nn.BatchNorm2d(channels))
+    layers: OrderedDict[str, nn.Module] = OrderedDict(bn=BatchNorm2d(channels))
     if dropout > 0:
         layers["drop"] = Dropout(dropout)
     return nn.Sequential(layers)
+
+
+def use_torch_layers(net: nn.Module, *kinds: type[nn.Module]) -> nn.Module:
+    """Swap tinynets' CPU-fast `Dropout` and `BatchNorm2d` (or only `kinds` of them) in `net` for
+    torch's, in place, keeping their settings and state (what the write-ups ran; `make bench`
+    measures both)."""
+    for name, child in list(net.named_children()):
+        if type(child) in (kinds or (Dropout, BatchNorm2d)):
+            torch_layer = nn.Dropout(child.p, child.inplace) if type(child) is Dropout else nn.BatchNorm2d(
+                child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+            torch_layer.load_state_dict(child.state_dict())
+            setattr(net, name, torch_layer.train(child.training))
+        else:
+            use_torch_layers(child, *kinds)
+    return net
 
 
 class Net(nn.Sequential):

@@ -64,13 +64,3 @@ class Dropout(nn.Dropout):
             return F.dropout(x, self.p, True)
         return x * mask
 
-
-def use_torch_dropout(net: nn.Module) -> nn.Module:
-    """Swap every tinynets `Dropout` of `net` for `nn.Dropout` with the same p, in place (what the
-    write-ups ran; `make bench` measures both)."""
-    for name, child in list(net.named_children()):
-        if type(child) is Dropout:
-            setattr(net, name, nn.Dropout(child.p, child.inplace))
-        else:
-            use_torch_dropout(child)
-    return net
