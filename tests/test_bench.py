@@ -26,7 +26,8 @@ def test_bench_quick_writes_results_and_readme(tmp_path):
     assert m["ratio_vs_raw_loop"] == pytest.approx(i["tinynets"] / i["raw"], rel=1e-2)
     assert m["worker_peak_rss_mb"] > 0  # (a) ran with its two DataLoader workers
     assert all(v > 0 for v in m["peak_mem_mb"].values()) and m["device"].startswith("cpu")
-    assert set(m["options"]) == {"default", "channels_last=false", "bf16-mixed", "nn.Dropout", "nn.BatchNorm2d"}  # quick: no compile
+    assert set(m["options"]) == {"default", "channels_last=false", "bf16-mixed", "nn.Dropout",
+                              "bf16-mixed, nn.BatchNorm2d"}  # quick: no compile
     assert all(o["img_per_s"] > 0 for o in m["options"].values()) and m["options"]["default"]["vs_default"] == 1
     readme = (tmp_path / "README.md").read_text()
     assert "QUICK MODE" in readme and "| `deep_narrow` | 12,088 |" in readme and "No GPU was measured" in readme

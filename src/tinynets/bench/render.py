@@ -145,7 +145,8 @@ def render_throughput(results: dict[str, Any]) -> list[str]:
                 lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
             lines += ["", "`nn.Dropout` and `nn.BatchNorm2d` are not config keys: (b) with torch's layer in place "
                           "of tinynets' CPU-fast one (`models/dropout.py`, `models/batchnorm.py`; n/a: the model "
-                          "has no element-wise Dropout, `gap_fc` uses `Dropout2d`). "
+                          "has no element-wise Dropout, `gap_fc` uses `Dropout2d`). tinynets' BatchNorm2d acts "
+                          "only in bf16, so that column runs bf16-mixed: compare it with the `bf16-mixed` column. "
                           "Each cell: median img/s of the repeats, and its ratio to the default."]
             # the first repeat compiles; later ones in the same process reuse dynamo's cache
             comp = [f"`{name}` {o['compile']['repeats_first_step_s'][0]:.1f} s" for name, o in opt_rows

@@ -24,9 +24,9 @@ OPTIONS: dict[str, tuple[str, ...]] = {
     "bf16-mixed": ("trainer.precision=bf16-mixed",),
     "compile": ("compile=true",),
     "nn.Dropout": (),  # not config keys: (b) with torch's layer in place of tinynets' CPU-fast one,
-    "nn.BatchNorm2d": (),  # to show what it saves (TORCH_LAYERS)
-}
-TORCH_LAYERS = {"nn.Dropout": "Dropout", "nn.BatchNorm2d": "BatchNorm2d"}  # option -> tinynets layer
+    "bf16-mixed, nn.BatchNorm2d": ("trainer.precision=bf16-mixed",),  # to show what it saves (TORCH_LAYERS);
+}  # tinynets' BatchNorm2d acts in bf16 only: compare that column with bf16-mixed's
+TORCH_LAYERS = {"nn.Dropout": "Dropout", "bf16-mixed, nn.BatchNorm2d": "BatchNorm2d"}  # option -> tinynets layer
 
 log = logging.getLogger("tinynets.bench")
 
