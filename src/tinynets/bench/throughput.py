@@ -17,16 +17,19 @@ from tinynets.bench import CONF
 from tinynets.bench.clock import Measurement, command_line, device_name, git_rev, load_conditions
 from tinynets.bench.pipelines import PIPELINES, RUNNERS, WRITEUPS, compose, device_of, run_tinynets
 
-# the config options measured for (b), each against the default
+# the config options measured for (b), each against the default. The TORCH_LAYERS ones are not
+# config keys: (b) with torch's layer in place of tinynets' CPU-fast one, to show what it saves;
+# tinynets' BatchNorm2d acts in bf16 only, so its option runs bf16-mixed (compare with that column)
 OPTIONS: dict[str, tuple[str, ...]] = {
     "default": (),
     "channels_last=false": ("channels_last=false",),
     "bf16-mixed": ("trainer.precision=bf16-mixed",),
     "compile": ("compile=true",),
-    "nn.Dropout": (),  # not config keys: (b) with torch's layer in place of tinynets' CPU-fast one,
-    "bf16-mixed, nn.BatchNorm2d": ("trainer.precision=bf16-mixed",),  # to show what it saves (TORCH_LAYERS);
-}  # tinynets' BatchNorm2d acts in bf16 only: compare that column with bf16-mixed's
+    "nn.Dropout": (),
+    "bf16-mixed, nn.BatchNorm2d": ("trainer.precision=bf16-mixed",),
+}
 TORCH_LAYERS = {"nn.Dropout": "Dropout", "bf16-mixed, nn.BatchNorm2d": "BatchNorm2d"}  # option -> tinynets layer
+
 
 log = logging.getLogger("tinynets.bench")
 
