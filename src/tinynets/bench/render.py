@@ -117,7 +117,8 @@ def render_throughput(results: dict[str, Any]) -> list[str]:
             "[RandomRotation((-7, 7), fill=0), ToTensor(), Normalize((0.1307,), (0.3081,))])` (PIL, per "
             "image, nearest-neighbour), `DataLoader(batch_size, shuffle=True, num_workers=2)`, and their "
             "plain loop (`zero_grad`, forward, cross-entropy, `backward`, `step`, `loss.item()` each batch "
-            "for the progress bar); fp32, default memory format, torch's `nn.Dropout` and `nn.BatchNorm2d`, the same SGD.",
+            "for the progress bar); fp32, default memory format, torch's `nn.Dropout` and `nn.BatchNorm2d`, "
+            "the same SGD.",
             "- **(b)** `python train.py`'s objects from `conf/` (data=mnist: uint8 split tensors, index "
             "batches, normalisation and rotation as batched tensor ops; the default trainer, TensorBoard "
             "logger, checkpoint and History callbacks; `channels_last` and `trainer.precision` as "

@@ -20,8 +20,9 @@ class Classifier(L.LightningModule):
     `scheduler` is `{"fn": partial taking the optimizer, or None, "interval": "epoch"|"step"}`
     (the `scheduler` group). A scheduler taking `total_steps` (OneCycle) gets it from the
     trainer. `channels_last` stores conv weights channels-last; `compile` runs the net through
-    `torch.compile`; `label_smoothing` is the training loss's (evaluation reports plain cross-entropy). Logs train/loss, train/acc, val/loss, val/acc (percent) and lr per epoch; the test pass also
-    keeps the confusion matrix and the misclassified digits for the end-of-run figures."""
+    `torch.compile`; `label_smoothing` is the training loss's (evaluation reports plain
+    cross-entropy). Logs train/loss, train/acc, val/loss, val/acc (percent) and lr per epoch; the
+    test pass also keeps the confusion matrix and the misclassified digits for the end-of-run figures."""
 
     def __init__(
         self,
