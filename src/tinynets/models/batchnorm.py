@@ -55,7 +55,7 @@ def slow_channels_last(x: torch.Tensor, channels: int) -> bool:
 class BatchNorm2d(nn.BatchNorm2d):
     """`nn.BatchNorm2d` run on an NCHW copy where torch's channels-last CPU kernel is slow (see the
     module docstring); the same parameters, buffers and state-dict keys. Kept over it: faster on CPU
-    (`make bench`'s nn.BatchNorm2d option)."""
+    in bf16 (`make bench`'s `bf16-mixed, nn.BatchNorm2d` option against its `bf16-mixed`)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if slow_channels_last(x, self.num_features):
