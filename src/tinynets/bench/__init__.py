@@ -28,9 +28,16 @@ the same batch size, optimizer and augmentation (a random rotation in +-7 degree
 
 A measurement is `--steps` training steps after `--warmup` steps (worker start-up, oneDNN's
 first-call work and torch.compile happen there); img/s = steps x batch / seconds. Pipelines
-alternate within each repeat (the order rotates), so a change of load hits them alike; the
-table shows the median of the repeats. Only training steps are timed: the per-epoch
-evaluation and checkpoints are outside the window, the same for all three.
+alternate within each of at least 5 repeats (the order rotates), so a change of load hits them
+alike; the table shows the median of the repeats and their spread (min-max), and each ratio
+(b/a, b/c, and c/a, b/a's ceiling) is taken within each repeat, then its median and spread, so
+a drift between repeats cancels. Only training steps are timed: the per-epoch evaluation and
+checkpoints are outside the window, the same for all three. `bench fast` interleaves the same
+way: each of at least 3 repeats measures one write-up epoch and runs every seed.
+
+A result of record names its code (`code`: the full commit, whether the tree was dirty): a bench
+refuses to start from a tree with uncommitted changes unless `--allow-dirty`, which measures and
+prints but records nothing (bench.__main__).
 
 This package file holds the paths the bench shares; its modules, each importing only those
 before it: clock, pipelines, throughput, fast, startup (+ probe, run as its own process), sweeps,

@@ -1,5 +1,10 @@
 """The bench's command line (`python -m tinynets.bench [throughput|fast|startup|sweeps|gpu|report]`,
-the Makefile's bench targets): parses the flags, runs one command, records it and renders the README."""
+the Makefile's bench targets): parses the flags, runs one command, records it and renders the README.
+
+A result of record names its code: a bench refuses (exit 2, before measuring) to start from a working
+tree with uncommitted changes (`--require-clean`, the default), and does not record one whose code
+changed while it ran; `--allow-dirty` measures and prints without writing results.json, gpu.json or
+the README. `--quick` (synthetic data, never of record) runs from any tree and records its code."""
 
 from __future__ import annotations
 
@@ -13,10 +18,13 @@ from pathlib import Path
 
 import tinynets.bench
 from tinynets.bench import CONF, OUT, ROOT
-from tinynets.bench.clock import CLOCKS
+from tinynets.bench import fast as fast_mod
+from tinynets.bench import throughput as throughput_mod
+from tinynets.bench.clock import CLOCKS, code_state
 from tinynets.bench.fast import fast
 from tinynets.bench.gpu import gpu, no_gpu
-from tinynets.bench.render import render_fast, render_gpu, render_startup, render_sweeps, write_readme
+from tinynets.bench.render import (render_fast, render_gpu, render_startup, render_sweeps, render_throughput,
+                                   write_readme)
 from tinynets.bench.startup import startup
 from tinynets.bench.store import load_results, save
 from tinynets.bench.sweeps import LRS, sweeps
@@ -50,6 +58,19 @@ def _synthetic_data(root: Path) -> str:
     return str(root)
 
 
+# the fewest interleaved repeats each command's result is recorded from (issue 25)
+MIN_REPEATS = {"throughput": throughput_mod.MIN_REPEATS, "fast": fast_mod.MIN_REPEATS}
+
+
+def not_of_record(code: dict) -> str | None:
+    """Why a bench run with this code (`clock.code_state`) cannot be a result of record, or None."""
+    if code.get("commit") is None:
+        return "the sources are not a git checkout, so no commit can be recorded"
+    if code.get("dirty"):
+        return f"the working tree has uncommitted changes (HEAD {code['commit'][:10]})"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tinynets.bench", description=tinynets.bench.__doc__.split("\n\n")[0])
     ap.add_argument("what", nargs="?", default="throughput", choices=("throughput", "fast", "startup", "sweeps", "gpu", "report"))
@@ -61,7 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # 3,039 to 3,922 img/s in one invocation), enough to swing b/c from 0.8 to 1.0
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=None,
+                    help=f"interleaved repeats (throughput: default and least {throughput_mod.MIN_REPEATS}; fast: "
+                         f"default and least {fast_mod.MIN_REPEATS}; startup: default 5)")
     ap.add_argument("--no-options", action="store_true", help="skip the options table")
     ap.add_argument("--data-dir", default=str(ROOT / "data"))
     ap.add_argument("--out", default=str(OUT), help="where results.json and README.md go")
@@ -73,7 +96,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--no-target", action="store_true", help="fast: time the whole run, no accuracy target")
     ap.add_argument("--clock", choices=tuple(CLOCKS), default=None,
                     help="cpu: this process's CPU time (b vs c on a busy machine; not for (a), not reported)")
+    clean = ap.add_mutually_exclusive_group()
+    clean.add_argument("--require-clean", dest="allow_dirty", action="store_false",
+                       help="the default: refuse to start from a working tree with uncommitted changes")
+    clean.add_argument("--allow-dirty", dest="allow_dirty", action="store_true",
+                       help="measure and print from any tree, and record nothing (no results.json, no README)")
+    ap.set_defaults(allow_dirty=False)  # store_false's own default would be True
     args = ap.parse_args(argv)
+    least = MIN_REPEATS.get(args.what)
+    args.repeats_given = args.repeats is not None
+    if args.repeats is None:
+        args.repeats = least or 5
+    if least and args.repeats < least and not args.quick:
+        print(f"error: --repeats {args.repeats}: a {args.what} result needs at least {least} interleaved repeats "
+              f"(pass --repeats {least} or more)", file=sys.stderr)
+        return 2
+    code = None if args.what == "report" else code_state()
+    if code is not None and not args.quick and not args.allow_dirty and (why := not_of_record(code)):
+        print(f"error: {why}; commit first or pass --allow-dirty to measure without recording", file=sys.stderr)
+        return 2
     if args.clock:
         os.environ["TINYNETS_BENCH_CLOCK"] = args.clock
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -89,36 +130,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.what == "startup":
         res = startup(args.repeats, args.data_dir, argv)
-        _record(out, "startup", res)
-        print("\n".join(render_startup(res)))
-        return 0
+        return _record(out, "startup", res, args, code, render_startup(res))
 
     with tempfile.TemporaryDirectory(prefix="tinynets-bench-") as tmp:
         settings = _settings(args, Path(tmp))
         quick_data = ["data.verify=false"] if args.quick else []
         if args.what == "fast":
-            return _fast(args, settings, out, argv)
+            return _fast(args, settings, out, argv, code)
         if args.what == "sweeps":
             res = sweeps([f"paths.data_dir={settings.data_dir}", *quick_data, *args.overrides],
                          LRS[:2] if args.quick else LRS, Path(tmp) / "sweeps", args.quick, argv)
-            _record(out, "sweeps", res)
-            print("\n".join(render_sweeps(res)))
-            return 0
+            return _record(out, "sweeps", res, args, code, render_sweeps(res))
         if args.what == "gpu":
             res = gpu(settings.data_dir, Path(tmp) / "gpu", args.device, args.quick, [*quick_data, *args.overrides],
                       argv)
-            _record(out, "gpu", res)
-            print("\n".join(render_gpu({"machines": {"": res}})))
-            return 0
+            return _record(out, "gpu", res, args, code, render_gpu({"machines": {"": res}}))
         res = throughput(settings, quick=args.quick, argv=argv)
-    print(_record(out, "throughput", res))
+    return _record(out, "throughput", res, args, code, render_throughput(res))
+
+
+def _record(out: Path, section: str, res: dict, args: argparse.Namespace, code: dict | None,
+            text: Sequence[str]) -> int:
+    """Print the invocation's section; unless --allow-dirty, save it (results.json / gpu.json, its
+    history row) and render the README, if the code it ran is the code it started with (a commit or
+    an edit during a bench of record would leave a record naming code that did not run): 0, or 2."""
+    print("\n".join(text))
+    if args.allow_dirty:
+        print(f"--allow-dirty: measured, not recorded ({out / 'results.json'} and the README untouched)")
+        return 0
+    now = res["code"] = res.get("code") or code_state()
+    if not args.quick and now != code:
+        print(f"error: the code changed while the bench ran (at the start {_code_text(code)}, at the end "
+              f"{_code_text(now)}): not recorded; commit first and run it again", file=sys.stderr)
+        return 2
+    save(out, section, res)
+    print(f"recorded: {out / 'results.json'}, {write_readme(out)}")
     return 0
 
 
-def _record(out: Path, section: str, res: dict) -> str:
-    """Save the invocation (results.json / gpu.json, its history row) and render the README."""
-    save(out, section, res)
-    return write_readme(out).read_text()
+def _code_text(code: dict | None) -> str:
+    code = code or {}
+    return f"{(code.get('commit') or 'no commit')[:10]}{' with uncommitted changes' if code.get('dirty') else ''}"
 
 
 def _settings(args: argparse.Namespace, tmp: Path) -> Settings:
@@ -135,8 +187,10 @@ def _settings(args: argparse.Namespace, tmp: Path) -> Settings:
     return settings
 
 
-def _fast(args: argparse.Namespace, settings: Settings, out: Path, argv: Sequence[str] | None) -> int:
-    """`bench fast`: experiment=fast (or the overrides) per seed, and one write-up epoch of (a)."""
+def _fast(args: argparse.Namespace, settings: Settings, out: Path, argv: Sequence[str] | None,
+          code: dict | None) -> int:
+    """`bench fast`: experiment=fast (or the overrides) per seed and one write-up epoch of (a), in
+    each of `--repeats` interleaved repeats (--quick: 1 unless --repeats is given)."""
     overrides = args.overrides or ["experiment=fast"]
     if settings.data_dir != str(ROOT / "data"):
         overrides = [*overrides, f"paths.data_dir={settings.data_dir}"]
@@ -144,11 +198,12 @@ def _fast(args: argparse.Namespace, settings: Settings, out: Path, argv: Sequenc
         overrides = [*overrides, "data.verify=false", "trainer.max_epochs=1"]
     target = None if args.no_target else target_acc()
     runs_root = Path(settings.data_dir) / "runs" if args.quick else ROOT / "outputs" / "bench"
-    res = fast(args.seeds, overrides, args.label, target, argv, writeup=settings, runs_root=runs_root)
+    repeats = 1 if args.quick and not args.repeats_given else args.repeats
+    res = fast(args.seeds, overrides, args.label, target, argv, writeup=settings, runs_root=runs_root,
+               repeats=repeats)
     res["quick"] = args.quick
-    _record(out, args.label, res)
-    print("\n".join(render_fast(res)))
-    return 0 if res["all_reached"] or target is None or args.quick else 1
+    status = _record(out, args.label, res, args, code, render_fast(res))
+    return status or (0 if res["all_reached"] or target is None or args.quick else 1)
 
 
 if __name__ == "__main__":

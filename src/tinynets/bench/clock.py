@@ -181,10 +181,50 @@ def command_line(argv: Sequence[str] | None) -> str:
     return "python -m tinynets.bench " + " ".join(sys.argv[1:] if argv is None else argv)
 
 
-def git_rev() -> str | None:
-    """Short commit of the sources that ran, `+dirty` with local changes (see report.code_version)."""
+def spread(values: Sequence[float], digits: int = 4) -> dict[str, Any]:
+    """The statistic the bench records of repeated measurements: their median, and their spread as
+    the minimum and the maximum (with 3 to 7 repeats an interquartile range would rest on one or two
+    values either side; min and max show every repeat's reach), and how many there were."""
+    if not values:
+        raise ValueError("no measurements")
+    import statistics
+
+    return {"median": round(statistics.median(values), digits), "min": round(min(values), digits),
+            "max": round(max(values), digits), "n": len(values)}
+
+
+def pairwise(numerator: Sequence[float], denominator: Sequence[float], digits: int = 4) -> dict[str, Any]:
+    """A ratio of two pipelines measured in the same repeats: the ratio within each repeat (the two
+    measurements side by side, so a drift of the machine's speed between repeats cancels), then the
+    median and spread of those ratios (`spread`), and the ratios themselves (`per_repeat`)."""
+    if len(numerator) != len(denominator):
+        raise ValueError(f"{len(numerator)} against {len(denominator)} repeats: a ratio pairs one of each per repeat")
+    ratios = [n / d for n, d in zip(numerator, denominator)]
+    return {**spread(ratios, digits), "per_repeat": [round(r, digits) for r in ratios]}
+
+
+# the paths besides src/tinynets (report's code_version) whose changes alter what a bench measures:
+# the configs it composes and the script `bench fast` launches; results and READMEs do not count
+BENCHED_PATHS = ("conf", "train.py")
+
+
+def code_state() -> dict[str, Any]:
+    """The code a bench ran: the full commit and whether the tree had uncommitted changes
+    (`tinynets.record.code_version`: tracked files under src/tinynets; here also BENCHED_PATHS).
+    {"commit": None, "dirty": None} outside a git checkout."""
+    from tinynets.bench import ROOT
     from tinynets.record import code_version
 
     v = code_version()
-    return v["commit"][:7] + ("+dirty" if v["dirty"] else "") if v["commit"] else None
+    if v["commit"] is None:
+        return {"commit": None, "dirty": None}
+    return {"commit": v["commit"], "dirty": bool(v["dirty"]) or changed(ROOT, BENCHED_PATHS)}
 
+
+def changed(root: Path, paths: Sequence[str]) -> bool:
+    """Whether tracked files under `paths` of the git checkout at `root` differ from its commit."""
+    import subprocess
+
+    done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *paths], cwd=root,
+                          capture_output=True, text=True, timeout=10)
+    return done.returncode != 0 or bool(done.stdout.strip())

@@ -1,6 +1,9 @@
 """Time to target: `python train.py <overrides>` launched as a user launches it, timed from the
 command to the first epoch at the target accuracy (`python -m tinynets.bench fast`), and that time
-as a ratio of one epoch of the write-ups' deep_narrow pipeline measured in the same invocation."""
+as a ratio of one epoch of the write-ups' deep_narrow pipeline measured in the same invocation.
+Both sides are measured in every repeat, interleaved (repeat r: the write-up epoch and each seed's
+run, the order rotated by r); each seed's time is the median of its repeats, the write-up epoch the
+median of its own, and the ratio is the slowest seed's median over the write-up epoch's median."""
 
 from __future__ import annotations
 
@@ -12,14 +15,15 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from tinynets.bench import ROOT
-from tinynets.bench.clock import command_line, git_rev, load_conditions
-from tinynets.bench.throughput import Settings, writeup_epoch
+from tinynets.bench.clock import code_state, command_line, load_conditions, pairwise, spread
+from tinynets.bench.throughput import Settings, rotation, writeup_measure, writeup_summary
 
 log = logging.getLogger("tinynets.bench")
 # only when each epoch line appeared is read from the output (the run's records have no clock
@@ -83,46 +87,102 @@ def timed_run(overrides: Sequence[str], run_dir: Path, target: float | None,
 
 # the model whose write-up pipeline's epoch the time to target is measured against (issue 16)
 WRITEUP_MODEL = "deep_narrow"
+# the fewest repeats a time-to-target result is recorded from, and the default (issue 25)
+MIN_REPEATS = 3
+WRITEUP = "writeup"  # the write-up epoch's place in a repeat's order, beside the seeds
+STATISTIC = ("per seed the median of its repeats, spread min-max; the write-up epoch the median of its repeats; "
+             "ratio = slowest seed's median / the write-up epoch's median")
 
 
 def fast(seeds: Sequence[int], overrides: Sequence[str], label: str, target: float | None,
          argv: Sequence[str] | None = None, writeup: Settings | None = None,
-         runs_root: Path = ROOT / "outputs" / "bench") -> dict[str, Any]:
-    """Each seed's `python train.py <overrides> seed=N` in a fresh run dir (a complete run left
-    there would not run again), timed; with `writeup` (the throughput bench's settings) first one
-    epoch of pipeline (a) for WRITEUP_MODEL, and the time ratio."""
+         runs_root: Path = ROOT / "outputs" / "bench", repeats: int = MIN_REPEATS) -> dict[str, Any]:
+    """`repeats` rounds, each one measurement of pipeline (a)'s epoch for WRITEUP_MODEL (with
+    `writeup`, the throughput bench's settings) and each seed's `python train.py <overrides> seed=N`
+    in a fresh run dir (a complete run left there would not run again), timed; the order rotates by
+    round. Per seed the median of its repeats; the time ratio (`with_time_ratio`)."""
     before = load_conditions()
-    epoch = writeup_epoch(writeup, WRITEUP_MODEL) if writeup is not None else None
-    runs = {}
-    for seed in seeds:
-        run_dir = runs_root / label / f"seed{seed}"
-        shutil.rmtree(run_dir, ignore_errors=True)
-        log.info("  %s seed %d: python train.py %s seed=%d", label, seed, " ".join(overrides), seed)
-        runs[str(seed)] = timed_run([*overrides, f"seed={seed}"], run_dir, target)
+    items = ([WRITEUP] if writeup is not None else []) + [str(s) for s in seeds]
+    done: dict[str, list[dict[str, Any]]] = {i: [] for i in items}
+    with tempfile.TemporaryDirectory(prefix="tinynets-bench-") as tmp:
+        for r in range(repeats):
+            for item in rotation(items, r):
+                if item == WRITEUP:
+                    done[item].append(writeup_measure(writeup, WRITEUP_MODEL, r, Path(tmp)))
+                    continue
+                run_dir = runs_root / label / f"seed{item}" / f"repeat{r}"
+                shutil.rmtree(run_dir, ignore_errors=True)
+                log.info("  %s seed %s, repeat %d: python train.py %s seed=%s", label, item, r + 1,
+                         " ".join(overrides), item)
+                done[item].append(timed_run([*overrides, f"seed={item}"], run_dir, target))
+    runs = {s: seed_summary(done[s]) for s in items if s != WRITEUP}
+    epoch = writeup_summary(writeup, WRITEUP_MODEL, done[WRITEUP]) if writeup is not None else None
     times = [r["time_to_target_s"] for r in runs.values()]
+    reached = bool(times) and all(t is not None for t in times)
     return with_time_ratio({
         "command": command_line(argv),
         "train_command": "python train.py " + " ".join(overrides) + " seed=N",
         "label": label,
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "git": git_rev(),
+        "code": code_state(),
         "target_acc": target,
+        "repeats": repeats,
+        "statistic": STATISTIC,
+        "order": [rotation(items, r) for r in range(repeats)],
         "load": {"before": before, "after": load_conditions()},
         "runs": runs,
-        "all_reached": all(t is not None for t in times),
-        "max_time_to_target_s": max(times) if times and all(t is not None for t in times) else None,
-        "median_time_to_target_s": statistics.median(times) if times and all(t is not None for t in times) else None,
+        "all_reached": reached,
+        "slowest_seed": max(runs, key=lambda s: runs[s]["time_to_target_s"]) if reached else None,
+        "max_time_to_target_s": max(times) if reached else None,
+        "median_time_to_target_s": statistics.median(times) if reached else None,
     }, epoch)
 
 
+def seed_summary(repeats: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One seed's timed runs (one per repeat, `timed_run`) as one: the median time to target and its
+    spread (None unless every repeat reached the target), the epoch each repeat reached it at and
+    the accuracy then; the first repeat's epochs; the medians of first step and whole command."""
+    times = [r["time_to_target_s"] for r in repeats]
+    reached = all(t is not None for t in times)
+    first = repeats[0]
+    acc_at = [next((e["acc"] for e in r["epochs"] if e["epoch"] == r["target_epoch"]), None) for r in repeats]
+    steps = [r["first_step_s"] for r in repeats if r.get("first_step_s") is not None]
+    return {
+        "time_to_target_s": round(statistics.median(times), 2) if reached else None,
+        "time_to_target_spread": spread(times, 2) if reached else None,
+        "reached_repeats": sum(t is not None for t in times),
+        "repeats_time_to_target_s": times,
+        # the latest epoch any repeat needed (None unless all reached); each repeat's, and the accuracy then
+        "target_epoch": max(r["target_epoch"] for r in repeats) if reached else None,
+        "target_epochs": [r["target_epoch"] for r in repeats],
+        "acc_at_target": acc_at,
+        "epochs": first["epochs"],  # the first repeat's
+        "first_step_s": round(statistics.median(steps), 2) if steps else None,
+        "wall_s": round(statistics.median(r["wall_s"] for r in repeats), 2),
+        "test_acc": first["test_acc"],
+        "test_accs": [r["test_acc"] for r in repeats],
+        "best_val_acc": first["best_val_acc"],
+        **{k: first.get(k) for k in ("overrides", "device", "params", "model")},
+        "per_repeat": [dict(r) for r in repeats],
+    }
+
+
 def with_time_ratio(res: dict[str, Any], epoch: dict[str, Any] | None) -> dict[str, Any]:
-    """`writeup_epoch_s` (the write-up pipeline's epoch) and `time_to_target_vs_writeup_epoch`
-    (the slowest seed's time to target over it; None unless every seed reached the target)."""
+    """`writeup_epoch_s` (the write-up pipeline's epoch, the median of its repeats) and
+    `time_to_target_vs_writeup_epoch` (the slowest seed's median time to target over it; None unless
+    every seed reached the target in every repeat); with each seed's times per repeat, also the ratio
+    within each repeat (the slowest seed of that repeat over that repeat's write-up epoch), its
+    median and spread (`time_ratio_per_repeat`)."""
     if epoch is None:
         return res
     slowest = res.get("max_time_to_target_s")
-    return {**res, "writeup": epoch, "writeup_epoch_s": epoch["epoch_s"],
-            "time_to_target_vs_writeup_epoch": round(slowest / epoch["epoch_s"], 3) if slowest is not None else None}
+    out = {**res, "writeup": epoch, "writeup_epoch_s": epoch["epoch_s"],
+           "time_to_target_vs_writeup_epoch": round(slowest / epoch["epoch_s"], 3) if slowest is not None else None}
+    per_seed = [r.get("repeats_time_to_target_s") for r in (res.get("runs") or {}).values()]
+    if slowest is not None and per_seed and all(per_seed) and epoch.get("repeats_epoch_s"):
+        slowest_per_repeat = [max(ts) for ts in zip(*per_seed)]
+        out["time_ratio_per_repeat"] = pairwise(slowest_per_repeat, epoch["repeats_epoch_s"], 3)
+    return out
 
 
 def epoch_times(history: Sequence[dict[str, Any]], seen: dict[int, float]) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tinynets.bench.clock import command_line, git_rev, load_conditions, machine
+from tinynets.bench.clock import code_state, command_line, load_conditions, machine
 from tinynets.bench.fast import timed_run
 from tinynets.bench.sweeps import timed_sweep
 
@@ -70,7 +70,7 @@ def gpu(data_dir: str, workdir: Path, device: str = "cuda", quick: bool = False,
         "command": command_line(argv),
         "quick": quick,
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "git": git_rev(),
+        "code": code_state(),
         "load": {"before": before, "after": load_conditions(window_s=0.5)},
         "machine": machine([one.get("device") or ""]),
         "device": one.get("device"),

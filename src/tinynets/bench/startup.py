@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.bench import ROOT
-from tinynets.bench.clock import command_line, git_rev, load_conditions
+from tinynets.bench.clock import code_state, command_line, load_conditions
 from tinynets.bench.fast import timed_run
 
 
@@ -49,7 +49,7 @@ def startup(repeats: int, data_dir: str, argv: Sequence[str] | None = None) -> d
     return {
         "command": command_line(argv),
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "git": git_rev(),
+        "code": code_state(),
         "load": {"before": before, "after": load_conditions()},
         "help_s": [round(t, 2) for t in helps],
         "help_median_s": round(statistics.median(helps), 2),

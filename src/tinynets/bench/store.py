@@ -1,8 +1,9 @@
 """The bench's records: experiments/bench/results.json keeps the newest result of each bench command
 per machine (`machines[<CPU model>[ + <GPU>]][<section>]`) and a compact `history`, one row per bench
-invocation with its machine, date, commit, load and key figures; gpu.json keeps the GPU bench's newest
-result per machine. Files in the earlier flat layout (one machine, sections at the top) are read as
-the new one (`upgrade`)."""
+invocation with its machine, date, code (`code`: the full commit and whether the tree was dirty),
+load and key figures; gpu.json keeps the GPU bench's newest result per machine. Files in the earlier
+flat layout (one machine, sections at the top) are read as the new one (`upgrade`); sections and rows
+recorded before `code` keep their short `git` string (`code_of` reads both)."""
 
 from __future__ import annotations
 
@@ -59,20 +60,38 @@ def save(out: Path, section: str, data: dict[str, Any]) -> tuple[dict[str, Any],
     return results, gpu
 
 
+def code_of(data: dict[str, Any]) -> dict[str, Any]:
+    """The code a section or history row was measured with: {"commit", "dirty"} as recorded (`code`),
+    or for a record from before `code`, {"commit": None, "dirty": None, "git": its short `git` string}
+    (a short commit, "+dirty" when the tree had changes; None when not recorded either)."""
+    if isinstance(data.get("code"), dict):
+        return {"commit": data["code"].get("commit"), "dirty": data["code"].get("dirty")}
+    return {"commit": None, "dirty": None, "git": data.get("git")}
+
+
 def history_row(section: str, data: dict[str, Any], key: str) -> dict[str, Any]:
-    """One invocation, compactly: where and when it ran, and its key figures."""
+    """One invocation, compactly: where and when it ran, with which code, and its key figures."""
     load = (data.get("load") or {}).get("before", {}).get("loadavg")
-    row: dict[str, Any] = {"section": section, "machine": key, "date": data.get("date"), "git": data.get("git"),
+    row: dict[str, Any] = {"section": section, "machine": key, "date": data.get("date"),
+                           **({"code": data["code"]} if "code" in data else {"git": data.get("git")}),
                            "loadavg": load, "command": data.get("command"), "quick": bool(data.get("quick"))}
     if section == "throughput":
         models = data.get("models") or {}
         row["b/a"] = {n: m["speedup_vs_seed_pipeline"] for n, m in models.items()}
         row["b/c"] = {n: m["ratio_vs_raw_loop"] for n, m in models.items()}
+        if any("ratios" in m for m in models.values()):  # pair by pair within repeats (issue 25)
+            row["c/a"] = {n: m.get("ceiling_vs_seed_pipeline") for n, m in models.items()}
+            row["b/c_spread"] = {n: [m["ratios"]["b/c"]["min"], m["ratios"]["b/c"]["max"]]
+                                 for n, m in models.items() if "ratios" in m}
+            row["repeats"] = (data.get("setup") or {}).get("repeats")
     elif "runs" in data:
         row["label"] = data.get("label", section)
         row["time_to_target_s"] = {s: r.get("time_to_target_s") for s, r in data["runs"].items()}
         row["writeup_epoch_s"] = data.get("writeup_epoch_s")
         row["time_to_target_vs_writeup_epoch"] = data.get("time_to_target_vs_writeup_epoch")
+        if isinstance(data.get("repeats"), int):  # medians of interleaved repeats (issue 25)
+            row["repeats"] = data["repeats"]
+            row["target_epoch"] = {s: r.get("target_epochs") for s, r in data["runs"].items()}
     elif section == "startup":
         row["first_step_median_s"] = data.get("first_step_median_s")
         row["help_median_s"] = data.get("help_median_s")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.bench import ROOT
-from tinynets.bench.clock import command_line, git_rev, load_conditions
+from tinynets.bench.clock import code_state, command_line, load_conditions
 from tinynets.bench.fast import train_env
 
 LRS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)  # around the default recipe's lr=0.2
@@ -72,7 +72,7 @@ def sweeps(extra: Sequence[str], lrs: Sequence[float], workdir: Path, quick: boo
         "command": command_line(argv),
         "quick": quick,
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "git": git_rev(),
+        "code": code_state(),
         "load": {"before": before, "after": load_conditions()},
         "train_command": "python train.py -m " + " ".join(base),
         "lrs": list(lrs),
