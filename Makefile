@@ -52,8 +52,10 @@ report: $(STAMP)
 	$(BIN)/python -m tinynets.results report
 
 # speed (experiments/bench/): throughput of the write-ups' pipeline, tinynets and a raw loop
-# side by side (~15 min on a 2-core CPU); time to 99.4% of experiment=fast (3 seeds) and its ratio to
-# one write-up epoch; start-up; a CPU sweep with the basic launcher vs joblib; the GPU bench (gpu.json)
+# side by side, 5 interleaved repeats (~15 min on a 2-core CPU, ~6 with ARGS=--no-options); time to
+# 99.4% of experiment=fast (3 seeds) and its ratio to one write-up epoch, 3 interleaved repeats (~6 min);
+# start-up; a CPU sweep with the basic launcher vs joblib; the GPU bench (gpu.json). Each refuses to
+# start from a tree with uncommitted changes (ARGS=--allow-dirty: measure, record nothing)
 bench: data
 	$(BIN)/python -m tinynets.bench $(ARGS)
 
