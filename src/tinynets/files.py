@@ -70,10 +70,6 @@ def read_json(path: str | os.PathLike) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def read_metrics(run_dir: str | os.PathLike) -> dict[str, Any] | None:
-    return read_json(Path(run_dir) / "metrics.json")
-
-
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read, or that carries something besides plain data; `str(e)`
     is one line naming the file."""

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import torch
 
-from tinynets.config import ConfigError, check
-from tinynets.receptive_field import RF, leaf_layers, step
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+from tinynets.checks import ConfigError, check
+from tinynets.models.receptive_field import RF, leaf_layers, step
+from tinynets.resources import conf_dir
 
 
 def summarize(net: torch.nn.Module, input_shape=(1, 1, 28, 28)) -> str:
@@ -51,16 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     """Compose conf/train.yaml with the command-line overrides and print the model's table."""
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
     from hydra.errors import HydraException
     from hydra.utils import instantiate
+    from omegaconf import open_dict
 
     overrides = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in overrides):
         print(__doc__)
         return 0
     try:
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        with initialize_config_dir(str(conf_dir()), version_base="1.3"):
             cfg = compose("train", overrides=overrides, return_hydra_config=True)
         name = cfg.hydra.runtime.choices.model
         with open_dict(cfg):  # a summary makes no run dir: point Hydra's runtime at the cwd

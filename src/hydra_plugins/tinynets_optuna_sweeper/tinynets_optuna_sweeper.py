@@ -142,7 +142,7 @@ class TinynetsOptunaSweeper(Sweeper):
         self.impl: Any = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from tinynets.optuna_sweep import OptunaSweep
+        from tinynets.search.sweeper import OptunaSweep
 
         self.impl = OptunaSweep(config.hydra.sweeper)
         self.impl.setup(hydra_context=hydra_context, task_function=task_function, config=config)

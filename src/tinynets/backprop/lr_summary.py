@@ -10,13 +10,14 @@ It reads what the jobs left in their run dirs (metrics.json, sheet.csv), so it n
 from __future__ import annotations
 
 import csv
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+
+from tinynets.run.metrics import FILE, read_metrics
 
 log = logging.getLogger("tinynets")
 
@@ -30,8 +31,8 @@ def collect(sweep_dir: Path) -> list[dict[str, Any]]:
     from tinynets.backprop.sheet import read_csv
 
     jobs = []
-    for metrics_path in sorted(sweep_dir.rglob("metrics.json")):  # job dirs: <overrides>/seed=N
-        metrics = json.loads(metrics_path.read_text())
+    for metrics_path in sorted(sweep_dir.rglob(FILE)):  # job dirs: <overrides>/seed=N
+        metrics = read_metrics(metrics_path.parent) or {}
         if metrics.get("task") != "backprop_sheet" or not (metrics_path.parent / "sheet.csv").exists():
             continue
         rows = read_csv(metrics_path.parent / "sheet.csv")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import json
 import os
 import platform
 import resource
@@ -22,8 +21,10 @@ import time
 from pathlib import Path
 
 from tinynets.files import atomic_write
+from tinynets.resources import child_env
+from tinynets.run.metrics import read_metrics
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path.cwd()  # the checkout whose experiments/backprop_sheet this writes (`make backprop-report`)
 LRS = "0.1,0.2,0.5,0.8,1.0,2.0"
 PRESETS = ("era", "eva")
 
@@ -37,7 +38,7 @@ MAZUR_E_AFTER_FIRST_ROUND = 0.291027924  # the figure his post gives after the f
 
 def sh(*args: str) -> tuple[float, float]:
     """Run `python train.py ...` from the repo root as a user would; returns its (wall, CPU) seconds."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = child_env()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     print("mazur: python train.py experiment=backprop_sheet sheet=mazur iterations=1", flush=True)
     sh("experiment=backprop_sheet", "sheet=mazur", "iterations=1", f"hydra.run.dir={runs / 'mazur'}")
     mazur = read_rows(runs / "mazur" / "sheet.csv")
-    mazur_metrics = json.loads((runs / "mazur" / "metrics.json").read_text())
+    mazur_metrics = read_metrics(runs / "mazur") or {}
     assert mazur_metrics["preset"] == "mazur" and mazur_metrics["lr"] == 0.5
 
     text = TEMPLATE.format(

@@ -1,7 +1,7 @@
 """`python train.py experiment=backprop_sheet [sheet=eva] [lr=0.8] [iterations=200]`: one run of
 the backprop sheet through Lightning, then sheet.csv, sheet.xlsx, loss.png and metrics.json in
 the run dir: task=backprop_sheet's function (conf/task/backprop_sheet.yaml), called by
-tinynets.train.run after the config checks."""
+tinynets.run.classify.run after the config checks."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from tinynets.config import ConfigError
+from tinynets.checks import ConfigError
 
 log = logging.getLogger("tinynets")
 
@@ -52,13 +52,13 @@ def run_sheet(cfg: DictConfig) -> float:
     """Train, write the outputs, return E_total after the last update (the sweep objective)."""
     check_sheet(cfg)
     from tinynets.backprop.tiny import GradientMismatch
+    from tinynets.run.assemble import assemble, build
     from tinynets.runtime import choice, fail, output_dir, quiet_lightning
-    from tinynets.trainer import assemble, build
 
     quiet_lightning()
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     from tinynets.backprop.sheet import plot_loss, write_csv, write_xlsx
-    from tinynets.record import write_json
+    from tinynets.run.metrics import OK, write_metrics
 
     t_start = time.perf_counter()
     preset = preset_name(cfg)
@@ -78,7 +78,7 @@ def run_sheet(cfg: DictConfig) -> float:
     except GradientMismatch as e:
         fail(f"{e}\nstopped: fix the derivation in tinynets/backprop/tiny.py (model.check_autograd=false "
              "skips this check)", code=3)
-    from tinynets.tb import close_loggers
+    from tinynets.run.tensorboard import close_loggers
 
     close_loggers(loggers)
     rows = module.rows
@@ -112,9 +112,9 @@ def run_sheet(cfg: DictConfig) -> float:
         "fit_s": round(fit_s, 3),
         "wall_s": round(time.perf_counter() - t_start, 3),  # build, fit and write (imports excluded)
         "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
-        "status": "ok",
+        "status": OK,
     }
-    write_json(out / "metrics.json", metrics)  # last: its presence means the run dir is complete
+    write_metrics(out, metrics)  # last: its presence means the run dir is complete
     log.info("backprop sheet %s: E_total %.9f -> %.9f after %d iterations%s | %s",
              title, e0, en, iterations,
              f" (halved at iteration {half})" if half is not None else " (never halved)", out)

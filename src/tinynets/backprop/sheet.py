@@ -9,8 +9,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tinynets.backprop.tiny import FORWARD, GRADS, WEIGHTS
 from tinynets import files
+from tinynets.backprop.tiny import FORWARD, GRADS, WEIGHTS
 from tinynets.files import atomic_path
 
 Row = dict[str, Any]

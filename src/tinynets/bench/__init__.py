@@ -48,6 +48,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[3]
-CONF = ROOT / "conf"
+from tinynets.resources import conf_dir
+
+ROOT = Path.cwd()  # the checkout the bench runs in (`make bench` runs from the repository)
+CONF = conf_dir()
 OUT = ROOT / "experiments" / "bench"
+
+# the bench's goals (issues 16 and 25), each stated once; the README's sentences about them and every
+# met / not met are rendered from here: b/c (tinynets over the raw loop, the median of the ratios
+# within each repeat) at fp32 for every model benched, on whatever CPU; the slowest seed's median time
+# to the target over the median of one epoch of the write-ups' deep_narrow pipeline; the command to the
+# first step; the GPU bench's three. b/a is no goal since issue 25 (the raw loop itself is only ~1.6-2x
+# the write-ups' pipeline at fp32): it is reported against its ceiling c/a. Results measured before
+# issue 25 (ratios of medians, one run per seed) are rendered as measured and not judged against these.
+GOALS = {"b/c": 0.95, "time_to_target_vs_writeup_epoch": 0.75, "first_step_s": 12,
+         "gpu_20_epochs_s": 30, "gpu_sheet_sweep_s": 15, "gpu_shared_vs_sequential": 4.0}
+FP32 = ("32-true", "32")  # the precisions the b/c goal applies to

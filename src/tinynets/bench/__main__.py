@@ -23,8 +23,14 @@ from tinynets.bench import throughput as throughput_mod
 from tinynets.bench.clock import CLOCKS, code_state
 from tinynets.bench.fast import fast
 from tinynets.bench.gpu import gpu, no_gpu
-from tinynets.bench.render import (render_fast, render_gpu, render_startup, render_sweeps, render_throughput,
-                                   write_readme)
+from tinynets.bench.render import (
+    render_fast,
+    render_gpu,
+    render_startup,
+    render_sweeps,
+    render_throughput,
+    write_readme,
+)
 from tinynets.bench.startup import startup
 from tinynets.bench.store import load_results, save
 from tinynets.bench.sweeps import LRS, sweeps

@@ -203,28 +203,9 @@ def pairwise(numerator: Sequence[float], denominator: Sequence[float], digits: i
     return {**spread(ratios, digits), "per_repeat": [round(r, digits) for r in ratios]}
 
 
-# the paths besides src/tinynets (report's code_version) whose changes alter what a bench measures:
-# the configs it composes and the script `bench fast` launches; results and READMEs do not count
-BENCHED_PATHS = ("conf", "train.py")
-
-
 def code_state() -> dict[str, Any]:
-    """The code a bench ran: the full commit and whether the tree had uncommitted changes
-    (`tinynets.record.code_version`: tracked files under src/tinynets; here also BENCHED_PATHS).
-    {"commit": None, "dirty": None} outside a git checkout."""
-    from tinynets.bench import ROOT
-    from tinynets.record import code_version
+    """The code a bench ran: the full commit and whether the tree had uncommitted changes to the
+    code (`tinynets.run.metrics.code_version`: src, conf, train.py; results and READMEs do not count)."""
+    from tinynets.run.metrics import code_version
 
-    v = code_version()
-    if v["commit"] is None:
-        return {"commit": None, "dirty": None}
-    return {"commit": v["commit"], "dirty": bool(v["dirty"]) or changed(ROOT, BENCHED_PATHS)}
-
-
-def changed(root: Path, paths: Sequence[str]) -> bool:
-    """Whether tracked files under `paths` of the git checkout at `root` differ from its commit."""
-    import subprocess
-
-    done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *paths], cwd=root,
-                          capture_output=True, text=True, timeout=10)
-    return done.returncode != 0 or bool(done.stdout.strip())
+    return code_version()

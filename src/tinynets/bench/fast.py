@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import statistics
@@ -24,6 +23,7 @@ from typing import Any
 from tinynets.bench import ROOT
 from tinynets.bench.clock import code_state, command_line, load_conditions, pairwise, spread
 from tinynets.bench.throughput import Settings, rotation, writeup_measure, writeup_summary
+from tinynets.resources import child_env
 
 log = logging.getLogger("tinynets.bench")
 # only when each epoch line appeared is read from the output (the run's records have no clock
@@ -34,7 +34,7 @@ EPOCH_LINE = re.compile(r"^\[Epoch (\d+)\]")
 def train_env(changes: dict[str, str | None] | None = None) -> dict[str, str]:
     """The environment `python train.py` runs in here: this checkout's sources first, unbuffered
     output, and `changes` (None: the variable unset)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    env = {**child_env(),
            "PYTHONUNBUFFERED": "1"}
     for k, v in (changes or {}).items():
         if v is None:

@@ -31,7 +31,7 @@ def compose(overrides: Sequence[str], output_dir: Path):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    from tinynets.config import check
+    from tinynets.checks import check
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONF), version_base="1.3"):
@@ -155,13 +155,13 @@ def run_raw(cfg, warmup: int, steps: int) -> Measurement:
 
 def run_tinynets(cfg, warmup: int, steps: int, extra_callbacks: Sequence[Any] = (),
                  torch_layers: Sequence[type] = ()) -> Measurement:
-    """(b) `python train.py`'s objects, assembled as tinynets.train assembles them (trainer,
+    """(b) `python train.py`'s objects, assembled as tinynets.run.classify assembles them (trainer,
     loggers, every callback a run has), run by Lightning (`torch_layers`: tinynets' CPU-fast
     layers of these types swapped for torch's, as `use_torch_layers` does)."""
     import lightning as L
 
+    from tinynets.run.assemble import assemble, build, build_module
     from tinynets.runtime import choice, quiet_lightning
-    from tinynets.trainer import assemble, build, build_module
 
     quiet_lightning()
     device = device_of(cfg)

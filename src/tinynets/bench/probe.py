@@ -28,8 +28,8 @@ def wrap(obj, name, label, after=True):
 def after_lightning():  # patch what needs lightning only once train.py has imported it
     import lightning.pytorch as lp
 
-    import tinynets.callbacks as cb
     import tinynets.data.mnist as dm
+    import tinynets.run.callbacks as cb
 
     wrap(lp.Trainer, "fit", "Trainer.fit called", after=False)
     wrap(dm.MNISTData, "setup", "data loaded")
@@ -43,7 +43,7 @@ def after_lightning():  # patch what needs lightning only once train.py has impo
 
 
 def main() -> None:
-    import tinynets.train as tt
+    import tinynets.run.classify as tt
 
     wrap(tt, "_run", "config composed and checked", after=False)
     wrap(tt, "check_params", "net built (torch imported)", after=False)

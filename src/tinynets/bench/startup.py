@@ -4,7 +4,6 @@ from the command to the first training step, with where those seconds go (bench.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -17,12 +16,13 @@ from typing import Any
 from tinynets.bench import ROOT
 from tinynets.bench.clock import code_state, command_line, load_conditions
 from tinynets.bench.fast import timed_run
+from tinynets.resources import child_env
 
 
 def startup(repeats: int, data_dir: str, argv: Sequence[str] | None = None) -> dict[str, Any]:
     """`python train.py --help` wall time, its heaviest imports, and command-to-first-step of a
     real training start (`experiment=fast`, stopped after one step)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = child_env()
     before = load_conditions()
     helps = []
     for _ in range(repeats):

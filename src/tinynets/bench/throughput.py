@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.bench import CONF
-from tinynets.bench.clock import (Measurement, code_state, command_line, device_name, load_conditions, pairwise,
-                                  spread)
+from tinynets.bench.clock import Measurement, code_state, command_line, device_name, load_conditions, pairwise, spread
 from tinynets.bench.pipelines import PIPELINES, RUNNERS, WRITEUPS, compose, device_of, run_tinynets
 
 # the config options measured for (b), each against the default. The TORCH_LAYERS ones are not

@@ -12,6 +12,7 @@ from torch import nn
 from tinynets.models.blocks import Net, bn_dropout, conv_block
 from tinynets.models.searchable import searchable_sep
 
+
 def gap_fc(dropout: float = 0.05) -> Net:
     """Write-up 000: three conv blocks, GAP (AvgPool 6) -> Linear 25->10. 19,629 params.
 

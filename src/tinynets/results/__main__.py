@@ -1,0 +1,39 @@
+"""`python -m tinynets.results run [LABEL ...] | report` (`make reproduce`, `make report`), from the
+repository (or `--root DIR`): train the missing results of record, or write their report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tinynets.checks import ConfigError
+from tinynets.results.spec import load_spec
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", type=Path, default=None, help="the checkout (default: the current directory)")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="train the missing runs")
+    r.add_argument("labels", nargs="*", help="entries to run (default all, in entries.yaml's order)")
+    r.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs torch threads)")
+    r.add_argument("--seeds", type=int, nargs="+", help="only these of each entry's seeds (default all)")
+    sub.add_parser("report", help="write results.json, README.md, curves.png and frontier.png")
+    args = ap.parse_args(argv)
+    try:
+        spec = load_spec(args.root)
+        if args.cmd == "run":
+            from tinynets.results.runner import run
+
+            return run(spec, args.labels, args.jobs, args.seeds)
+        from tinynets.results.report import report
+
+        return report(spec)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,337 @@
+"""The loop of `hydra/sweeper=tinynets_optuna`: checks before anything starts, the study (created,
+resumed or shared), ask -> launch -> tell, and the results at the sweep root.
+
+- Checks, each one line and exit 2 before anything but Hydra's files is written: the holdout
+  (`data.val_split=0` would make the test set the objective), the storage string, every searched
+  key exists in the config, a `max_params` some architecture of the space meets, a pruner only
+  for one objective, a `study_name` whose study has our directions and our search.
+- The study lives in `hydra.sweeper.storage`; processes that run the same command on the same
+  storage and `study_name` share it (trial numbers are the storage's, so they never collide).
+  A trial left RUNNING by a process of this machine that is gone is failed and enqueued again.
+- A trial's job reports its epochs to the pruner itself (tinynets/search.py); its metrics.json
+  gives the objectives: COMPLETE with their values, PRUNED (`status: pruned`), FAIL otherwise
+  (the search goes on; the leaderboard shows why).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from tinynets.checks import ConfigError
+from tinynets.run.metrics import OK, PRUNED, read_metrics
+from tinynets.search.storage import check_storage, open_storage
+from tinynets.search.trial import TRIAL_KEY, check_holdout
+
+log = logging.getLogger("tinynets.search")
+
+SEARCH_ATTR = "tinynets_search"        # study user attr: the search a study belongs to
+NOT_COMPARED = ("paths.", "resume")    # where things live may differ between machines sharing a study
+
+
+def refuse(e: ConfigError) -> None:
+    print(f"error: {e}", file=sys.stderr, flush=True)
+    raise SystemExit(2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def job_metrics(ret) -> dict[str, Any] | None:
+    try:
+        return read_metrics(str(ret.hydra_cfg.hydra.runtime.output_dir))
+    except Exception:  # noqa: BLE001 - no record: the trial failed
+        return None
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def tell(study, trial, values, state) -> None:
+    try:
+        study.tell(trial, values=values, state=state)
+    except RuntimeError as e:  # GridSampler calls study.stop() once the grid is done: the trial is
+        if "Study.stop" not in str(e):  # stored; we stop by the grid's size ourselves
+            raise
+    except ValueError as e:  # already finished: another process failed it as interrupted
+        if "Cannot tell a" not in str(e):
+            raise
+        log.warning("trial %d was finished by another process (%s): its result is not recorded", trial.number, e)
+
+
+class OptunaSweep:
+    def __init__(self, conf: DictConfig) -> None:
+        self.conf = conf
+        self.job_idx = 0
+
+    def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            config=config, hydra_context=hydra_context, task_function=task_function)
+
+    # ------------------------------------------------------------------ checks
+    def objectives(self) -> dict[str, str]:
+        objectives = {str(k): str(v) for k, v in (self.conf.get("objectives") or {}).items()}
+        bad = {k: v for k, v in objectives.items() if v not in ("maximize", "minimize")}
+        if not objectives or bad:
+            refuse(ConfigError("hydra.sweeper.objectives", dict(bad or objectives),
+                               "must map metrics of metrics.json to maximize or minimize, "
+                               "e.g. {best_val_acc: maximize, params: minimize}"))
+        return objectives
+
+    def space(self, arguments: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
+        from tinynets.search.space import parse_overrides
+
+        params = self.conf.get("params") or {}  # null drops a key an inherited search space has
+        lines = [f"{k}={v}" for k, v in params.items() if v is not None] + list(arguments)
+        space, fixed = parse_overrides(lines)
+        texts = {k.partition("=")[0]: k.partition("=")[2] for k in lines}  # the last one of a key wins
+        for key in space:
+            if key.startswith("+"):
+                continue
+            node = OmegaConf.select(self.config, key.lstrip("~"), default=ConfigError, throw_on_missing=False)
+            if node is ConfigError:
+                from_cli = any(a.partition("=")[0] == key for a in arguments)
+                refuse(ConfigError(key if from_cli else f"hydra.sweeper.params.{key}", texts.get(key),
+                                   f"{key} is not a key of the config (a typo? to add a new key: +{key}=...)"))
+        return space, fixed
+
+    def check_budget(self, space, count) -> None:
+        from tinynets.search.space import override_value, smallest
+
+        max_params = OmegaConf.select(self.config, "max_params", default=None)
+        if not isinstance(max_params, int) or "model" in {k.lstrip("+~") for k in space}:
+            return  # no budget, or the model is a config group choice (its size needs the whole composition)
+        small = smallest(space, count)
+        if small is not None and small[0] > max_params:
+            where = " ".join(f"{k}={override_value(v)}" for k, v in small[1].items())
+            refuse(ConfigError("max_params", max_params, f"no architecture in the search space fits: the "
+                               f"smallest has {small[0]:,} params ({where})"))
+
+    def signature(self, space, fixed, objectives) -> dict[str, Any]:
+        from optuna.distributions import distribution_to_json
+
+        return {"space": {k: json.loads(distribution_to_json(d)) for k, d in sorted(space.items())},
+                "fixed": sorted(f"{k}={v}" for k, v in fixed.items() if not k.lstrip("+~").startswith(NOT_COMPARED)),
+                "objectives": objectives}
+
+    def check_study(self, study, storage_url: str, directions: list[str], signature: dict[str, Any]) -> None:
+        theirs = [d.name.lower() for d in study.directions]
+        name = study.study_name
+        if theirs != directions:
+            refuse(ConfigError("hydra.sweeper.study_name", name,
+                               f"the study in {storage_url} has directions {', '.join(theirs)}, this search "
+                               f"{', '.join(directions)}: choose another study_name"))
+        before = study.user_attrs.get(SEARCH_ATTR)
+        if before is None:
+            study.set_user_attr(SEARCH_ATTR, signature)
+            return
+        for part in ("objectives", "space", "fixed"):
+            if before.get(part) != signature[part]:
+                def show(v):
+                    return " ".join(v) if isinstance(v, list) else json.dumps(v, sort_keys=True)
+                refuse(ConfigError("hydra.sweeper.study_name", name,
+                                   f"the study in {storage_url} is another search ({part}: "
+                                   f"{show(before.get(part))[:300] or '(none)'}, not {show(signature[part])[:300] or '(none)'}): "
+                                   "choose another study_name or storage"))
+
+    # ------------------------------------------------------------------ the study
+    def sampler(self, space, count, grid: bool):
+        from hydra.utils import instantiate
+
+        from tinynets.search.space import BudgetSampler
+
+        conf = self.conf.sampler
+        if grid:
+            from optuna.distributions import CategoricalDistribution
+
+            bad = [k for k, d in space.items() if not isinstance(d, CategoricalDistribution)]
+            if bad:
+                refuse(ConfigError(f"hydra.sweeper.params.{bad[0]}", "(an interval)",
+                                   "the grid sampler needs choice(...) or range(...) for every parameter"))
+            return instantiate(conf, search_space={k: d.choices for k, d in space.items()}), None
+        max_params = OmegaConf.select(self.config, "max_params", default=None)
+        draws = int(self.conf.get("budget_draws", 0) or 0)
+        budget = BudgetSampler(lambda s: instantiate(conf, seed=s), conf.get("seed"), space, count,
+                               max_params if draws else None, draws)
+        return budget, budget
+
+    def open_study(self, storage_url, directions, signature, sampler, pruner):
+        import optuna
+
+        storage = open_storage(storage_url)
+        name = str(self.conf.study_name)
+        try:
+            study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        except KeyError:
+            study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                        directions=directions, load_if_exists=True)
+        self.check_study(study, storage_url, directions, signature)
+        if study.metric_names is None:  # the dashboard shows the metrics' names
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(list(signature["objectives"]))
+        return study
+
+    def requeue_interrupted(self, study) -> int:
+        """Trials a process of this machine left RUNNING and that process is gone: fail them and
+        enqueue their parameters again (only the process whose FAIL lands enqueues: no twins)."""
+        from optuna.trial import TrialState
+
+        host, n = socket.gethostname(), 0
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            owner = str(t.user_attrs.get("owner", ""))
+            o_host, _, o_pid = owner.rpartition(":")
+            if not owner or o_host != host or not o_pid.isdigit() or _alive(int(o_pid)):
+                continue  # another machine's trial, a live process's, or one just asked (no owner yet)
+            try:
+                study.tell(t.number, state=TrialState.FAIL)
+            except Exception:  # noqa: BLE001 - another process got there first
+                continue
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+            log.info("trial %d was interrupted (%s gone): marked failed, its parameters queued again",
+                     t.number, owner or "its process")
+            n += 1
+        return n
+
+    # ------------------------------------------------------------------ the loop
+    def sweep(self, arguments: list[str]) -> None:
+
+        from tinynets.search.space import ParamCounter, override_value
+
+        try:
+            check_holdout(self.config)
+            storage_url = check_storage(self.conf.storage)
+        except ConfigError as e:
+            refuse(e)
+        objectives = self.objectives()
+        directions = list(objectives.values())
+        space, fixed = self.space(arguments)
+        if len(directions) > 1 and not str(self.conf.pruner._target_).endswith("NopPruner"):
+            refuse(ConfigError("hydra.sweeper.pruner", str(self.conf.pruner._target_).rsplit(".", 1)[-1],
+                               f"Optuna prunes single-objective studies only and this one has {len(directions)} "
+                               "objectives: use hydra/sweeper/pruner=nop"))
+        task_cfg = OmegaConf.masked_copy(self.config, [k for k in self.config if k != "hydra"])
+        count = ParamCounter(task_cfg, fixed)
+        self.check_budget(space, count)
+        max_params = OmegaConf.select(self.config, "max_params", default=None)
+        grid = str(self.conf.sampler._target_).endswith("GridSampler")
+        sampler, budget = self.sampler(space, count, grid)
+        import optuna
+        from hydra.utils import instantiate
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happens
+        study = self.open_study(storage_url, directions, self.signature(space, fixed, objectives), sampler,
+                                instantiate(self.conf.pruner))
+        requeued = self.requeue_interrupted(study)
+        log.info("Study %s in %s (%d trials so far, %d requeued), sampler %s, pruner %s, objectives %s",
+                 study.study_name, storage_url, len(study.trials), requeued, type(sampler).__name__,
+                 type(study.pruner).__name__, objectives)
+
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        to_go = int(self.conf.n_trials)
+        if grid:
+            to_go = min(to_go, math.prod(len(d.choices) for d in space.values()))
+        n_jobs = max(1, int(self.conf.n_jobs))
+        while to_go > 0:
+            batch = min(to_go, n_jobs)
+            trials = [study.ask(fixed_distributions=space) for _ in range(batch)]
+            overrides = []
+            for t in trials:
+                t.set_user_attr("owner", owner)
+                values = {**fixed, **{k: override_value(v) for k, v in t.params.items()}}
+                overrides.append(tuple(f"{k}={v}" for k, v in values.items()) + (f"++{TRIAL_KEY}={t.number}",))
+            returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+            self.job_idx += len(returns)
+            raised = []
+            for trial, ret in zip(trials, returns):
+                state, values, error = self.outcome(trial, ret, objectives, max_params)
+                tell(study, trial, values, state)
+                log.info("trial %d: %s%s", trial.number, state.name.lower(),
+                         f" {', '.join(f'{v:g}' for v in values)}" if values else "")
+                if error is not None:
+                    raised.append(error)
+            if raised and len(raised) / len(returns) > float(self.conf.max_failure_rate):
+                raise raised[0]  # a job raised past run()'s isolation: a bug, show it
+            to_go -= batch
+        if budget is not None and budget.redraws:
+            log.info("budget: %d samples over max_params=%s were drawn again before launch", budget.redraws,
+                     max_params)
+        self.write_results(study, objectives)
+
+    def outcome(self, trial, ret, objectives: dict[str, str], max_params: Any = None):
+        """(state, values, exception) of a finished job; its params (and, as Optuna's constraint,
+        how far over max_params it is: > 0 is infeasible), dir and model go to the trial."""
+        from optuna.trial import TrialState
+
+        m = job_metrics(ret)
+        try:
+            ret.return_value  # re-raises what a job raised (not isolated by run())
+        except Exception as e:  # noqa: BLE001
+            return TrialState.FAIL, None, e
+        if m is None:
+            return TrialState.FAIL, None, None
+        if isinstance(m.get("params"), int):
+            trial.set_user_attr("params", m["params"])
+            if isinstance(max_params, int):
+                trial.set_constraint("over_max_params", m["params"] - max_params)
+        trial.set_user_attr("job_dir", str(ret.hydra_cfg.hydra.runtime.output_dir))
+        status = m.get("status")
+        if status != OK:
+            trial.set_user_attr("status", f"{status}: {m.get('error', '')}"[:500])
+            return (TrialState.PRUNED if status == PRUNED else TrialState.FAIL), None, None
+        values = [m.get(k) for k in objectives]
+        if not all(_finite(v) for v in values):
+            trial.set_user_attr("status", f"no finite value for {', '.join(objectives)} in metrics.json")
+            return TrialState.FAIL, None, None
+        try:
+            trial.set_user_attr("model", OmegaConf.to_container(ret.cfg.model, resolve=False))
+        except Exception:  # noqa: BLE001 - front/trial=N.yaml is left out for this trial
+            pass
+        return TrialState.COMPLETE, [float(v) for v in values], None
+
+    def write_results(self, study, objectives: dict[str, str]) -> None:
+        from optuna.trial import TrialState
+
+        from tinynets.files import atomic_write
+
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        results: dict[str, Any] = {
+            "name": "optuna", "study_name": study.study_name, "storage": str(self.conf.storage),
+            "objectives": objectives, "n_trials": len(study.trials),
+            "states": {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
+                       for s in TrialState if s.is_finished()}}
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if complete and len(objectives) == 1:
+            best = study.best_trial
+            results.update(best_trial=best.number, best_params=best.params, best_value=best.value)
+            log.info("Best trial %d: %s = %s", best.number, best.params, best.value)
+        elif complete:
+            from tinynets.search.pareto import write_pareto
+
+            front = write_pareto(sweep_dir, study, objectives, OmegaConf.select(self.config, "max_params"),
+                                 OmegaConf.select(self.config, "target_acc"))
+            results["front"] = [{"trial": t.number, "values": list(t.values), "params": dict(t.params)} for t in front]
+            log.info("Pareto front: %d trials (pareto.md, pareto.png, front/)", len(front))
+        atomic_write(sweep_dir / "optimization_results.yaml", OmegaConf.to_yaml(OmegaConf.create(results)))

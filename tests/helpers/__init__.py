@@ -1,0 +1,59 @@
+"""Test helpers shared by every test package (the fixtures are in tests/conftest.py): where the
+checkout is, tiny synthetic MNIST-format data, and a command run as a user runs it.
+
+helpers/sweeps.py runs train.py in-process or as a subprocess and reads what a sweep leaves,
+helpers/digits.py renders digit-shaped data, helpers/throttle.py holds the callbacks tests inject into
+runs (`_target_: tests.helpers.throttle.X`), helpers/fake_source_train.py is a script tests spawn."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "conf"
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a tinynets command run by a test: this checkout's src (and tests, for the
+    callbacks tests inject) importable, warnings off, one torch thread, then `extra`."""
+    return {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "PYTHONWARNINGS": "ignore",
+            "OMP_NUM_THREADS": "1", **extra}
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    from tinynets.data.prepare import idx_bytes
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(idx_bytes(array))
+
+
+def synthetic_mnist(root: Path, n_train: int = 256, n_test: int = 128, seed: int = 0) -> Path:
+    """Tiny MNIST-format IDX files: each class is a bright square at its own place plus noise,
+    so a CNN can learn them in a few steps. Returns `<root>/MNIST/raw`."""
+    rng = np.random.default_rng(seed)
+    raw = root / "MNIST" / "raw"
+
+    def split(n):
+        y = rng.integers(0, 10, n).astype(np.uint8)
+        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for i, c in enumerate(y):
+            r, col = 2 + (c // 5) * 12, 2 + (c % 5) * 5
+            x[i, r : r + 10, col : col + 4] = 255
+        return x, y
+
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        x, y = split(n)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
+    return raw
+
+
+def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
+    """`python <args>` as a user would run it, from the repo root."""
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=cli_env(), capture_output=True, text=True,
+                          timeout=timeout)
