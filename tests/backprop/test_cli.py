@@ -12,6 +12,7 @@ from tests.helpers import run_cli
 from tinynets.backprop.sheet import read_csv
 
 
+@pytest.mark.slow
 def test_two_lr_sweep_writes_the_summary(tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_cli("train.py", "-m", "experiment=backprop_sheet", "sheet=eva", "lr=2.0,0.5", "iterations=12",

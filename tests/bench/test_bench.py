@@ -14,6 +14,7 @@ import pytest
 CLEAN = {"commit": "0123456789abcdef0123456789abcdef01234567", "dirty": False}
 
 
+@pytest.mark.slow
 def test_bench_quick_writes_results_and_readme(tmp_path):
     from tinynets.bench.__main__ import main
     from tinynets.bench.render import render
@@ -82,6 +83,7 @@ def test_timed_run_times_each_epoch_line_as_printed(tmp_path):
         timed_run([], tmp_path / "bad", target=None, script=["-c", "import sys; print('boom'); sys.exit(3)"])
 
 
+@pytest.mark.slow
 def test_fast_quick_measures_a_writeup_epoch_and_the_time_ratio(tmp_path):
     """`bench fast` trains experiment=fast (the default) and, in the same invocation, measures one
     epoch of pipeline (a) for deep_narrow as the throughput bench does; the ratio is the slowest
@@ -139,6 +141,7 @@ def test_results_keep_the_newest_per_machine_and_a_history_of_every_invocation(t
     assert "## AMD EPYC" in "\n".join(render_machine("AMD EPYC", results["machines"]["AMD EPYC"]))
 
 
+@pytest.mark.slow
 def test_sweeps_quick_times_the_basic_launcher_against_joblib_at_one_thread_per_job(tmp_path):
     from tinynets.bench.__main__ import main
 
@@ -155,6 +158,7 @@ def test_sweeps_quick_times_the_basic_launcher_against_joblib_at_one_thread_per_
     assert "### Sweeps on CPU" in readme and f"Faster: **{s['faster']}**" in readme
 
 
+@pytest.mark.slow
 def test_gpu_bench_path_runs_on_cpu_in_quick_mode(tmp_path, monkeypatch):
     """`bench gpu` without a CUDA device stops in one line (exit 2); `--device cpu --quick` runs its
     whole path (the long run, the sheet sweep, the sweep sequential and shared) and writes gpu.json."""

@@ -40,6 +40,7 @@ def test_unknown_option_lists_the_choices(tmp_path):
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_missing_data_with_no_source_is_one_line(tmp_path):
     run_dir = tmp_path / "run"
     done = run_cli("train.py", "debug=fast", f"paths.data_dir={tmp_path / 'data'}", "data.sources=[]",

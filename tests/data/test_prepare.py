@@ -196,6 +196,7 @@ def test_corrupted_idx_file_with_md5_check_and_no_source(make_cfg, tiny_mnist, c
     assert list(Path(cfg.paths.output_dir).iterdir()) == []
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_two_trainings_at_once_on_an_empty_data_dir(tmp_path):
     """Both prepare the same empty data dir from a slow source: one fetches under the file lock,

@@ -31,6 +31,7 @@ def digits_run(tmp_path_factory):
     return run_dir, data
 
 
+@pytest.mark.slow
 def test_export_onnx_runs_in_onnxruntime_like_the_torch_model(digits_run):
     import onnx
     import onnxruntime as ort
@@ -61,6 +62,7 @@ def test_export_onnx_runs_in_onnxruntime_like_the_torch_model(digits_run):
     assert not list(run_dir.glob(".model.onnx.*"))
 
 
+@pytest.mark.slow
 def test_export_torchscript(digits_run):
     run_dir, data = digits_run
     done = run_cli("-m", "tinynets.deploy.export", str(run_dir), "--format", "torchscript", "--n", "100")
@@ -87,6 +89,7 @@ def render_files(x: np.ndarray, out) -> dict[str, list[str]]:
     return files
 
 
+@pytest.mark.slow
 def test_predicting_files_agrees_with_predicting_tensors(digits_run, tmp_path):
     from tinynets.deploy.load import load_run
     from tinynets.deploy.predict import classify
@@ -170,6 +173,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(digits_run, sheet_run, tmp
                                         "test set") and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_an_export_that_fails_its_check_is_not_written(digits_run, tmp_path, monkeypatch, capsys):
     """The check runs on the temporary file: failing it leaves no model file and exits 1."""
     import shutil

@@ -6,8 +6,11 @@ from __future__ import annotations
 import time
 
 import nbformat  # the dev extra installs it (and nbclient, ipykernel): missing is a failure, not a skip
+import pytest
 
 from tests.helpers import ROOT
+
+pytestmark = pytest.mark.slow  # subprocesses and whole trainings
 
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
 

@@ -11,6 +11,8 @@ from tensorboard.backend.event_processing.event_multiplexer import EventMultiple
 
 from tests.helpers import run_cli
 
+pytestmark = pytest.mark.slow  # subprocesses and whole trainings
+
 METRIC_KEYS = {"model", "params", "epochs", "lr", "seed", "best_val_acc", "best_epoch", "test_acc",
                "target_epoch", "eval_set", "verdict", "val_acc", "history", "device", "wall_s"}
 VERDICT_KEYS = {"params_ok", "acc_ok", "epochs_ok", "uses_bn", "uses_dropout", "uses_gap", "uses_fc"}

@@ -37,6 +37,7 @@ def without_timings(m: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- resume
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_metrics(tmp_path, tiny_mnist):
     """3 epochs of 4 batches with augmentation, dropout and a cosine schedule. The first run is
     killed (SIGKILL) in the middle of epoch 2; the same command continues from epoch 1's
@@ -75,6 +76,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_metrics(tmp_path,
     assert without_timings(resumed) == without_timings(straight)
 
 
+@pytest.mark.slow
 def test_rerun_of_a_half_finished_sweep_skips_complete_jobs_and_resumes_the_rest(tmp_path, tiny_mnist):
     """gap_conv's job crashes at the start of its epoch 2; the same command again leaves the
     complete deep_narrow job alone and continues gap_conv from its epoch-1 checkpoint."""

@@ -37,6 +37,7 @@ def dominated(a, b) -> bool:
     return b[0] >= a[0] and b[1] <= a[1] and b != a
 
 
+@pytest.mark.slow
 def test_frontier_writes_the_pareto_front(tmp_path, tiny_mnist):
     import optuna
 
@@ -72,6 +73,7 @@ def test_frontier_writes_the_pareto_front(tmp_path, tiny_mnist):
     assert {f["trial"] for f in results.front} == front
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_journal(tmp_path, tiny_mnist):
     """The SLURM recipe on one machine: two search processes at once on one journal file, one of
     them running its trials two at a time through joblib; 6 trials, distinct numbers, none lost."""

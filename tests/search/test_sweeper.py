@@ -191,6 +191,7 @@ def metrics(sweep, number):
     return json.loads((sweep / f"trial={number}" / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_search_trains_inside_the_budget_and_resumes(tmp_path, tiny_mnist):
     from optuna.trial import TrialState
 

@@ -35,6 +35,7 @@ def metrics_of(job: Path) -> dict:
     return json.loads((job / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_leaderboard_of_a_2x2_sweep(tmp_path, tiny_mnist):
     sweep = tmp_path / "sweep"
     code, err = train_inprocess("-m", "model=deep_narrow,gap_conv", "seed=0,1", *data_args(tiny_mnist),
@@ -133,6 +134,7 @@ def test_job_subdir_names():
     assert len(long.split("/")[0]) <= 200 and long != job_subdir("x" * 399 + "y", 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("launcher", ["joblib", "local"])
 def test_two_jobs_through_a_launcher(tmp_path, tiny_mnist, launcher):
     """joblib (local worker processes) and submitit (hydra/launcher=local: the SLURM path without
@@ -175,6 +177,7 @@ def test_slurm_launcher_config_makes_an_sbatch_script(make_cfg, tmp_path, monkey
     assert "${hydra.sweep.dir}" not in folder and folder.endswith(".submitit/%j")
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tmp_path, tiny_mnist):
     run_dir = tmp_path / "run"
     done = run_train("trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
