@@ -15,10 +15,12 @@ from tinynets.models.blocks import conv_block
 from tinynets.models.receptive_field import receptive_fields
 from tinynets.summary import summarize
 
+from tests.helpers import CONF
+
 # the write-ups' totals (001's table prints 36 for a 1x1 conv that has 136)
 EXPECTED = {"gap_fc": 19_629, "gap_conv": 10_066, "transition": 19_944, "aggregator": 16_926, "deep_narrow": 12_088,
             "slim": 7_890, "micro": 5_552, "nano": 4_948,
-            "sep": 4_608, "sep_wide": 5_476, "sep_narrow": 3_836}
+            "sep": 4_608, "sep_wide": 5_476, "sep_narrow": 3_836, "fast": 18_544}
 FLAGS = {  # BN, Dropout, GAP, FC
     "gap_fc": (True, True, True, True),
     "gap_conv": (True, True, True, False),
@@ -31,7 +33,30 @@ FLAGS = {  # BN, Dropout, GAP, FC
     "sep": (True, True, True, False),
     "sep_wide": (True, True, True, False),
     "sep_narrow": (True, True, True, False),
+    "fast": (True, True, True, False),
 }
+
+
+MODEL_CONFS = sorted((CONF / "model").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", MODEL_CONFS, ids=lambda p: p.stem)
+def test_every_model_config_states_its_exact_param_count(path, make_cfg):
+    """Each named model's config opens with its exact parameter count ("N params"), as built from
+    that config: the write-ups', ours and the search's finds (sep_deep) alike; the parametric
+    families state the count of their defaults."""
+    import re
+
+    from hydra.utils import instantiate
+
+    if path.stem == "tiny_sigmoid":  # the backprop sheet's 2-2-2 network: its 8 weights are the sheet's
+        pytest.skip("not an MNIST CNN")
+    head = " ".join(line for line in path.read_text().splitlines()[:3] if line.startswith("#"))
+    stated = re.search(r"([\d,]+) params", head)
+    assert stated, f"{path.name} does not state its param count in its opening comment"
+    cfg = make_cfg(f"model={path.stem}")
+    net = instantiate(cfg.model.net)
+    assert sum(p.numel() for p in net.parameters()) == int(stated.group(1).replace(",", "")), path.name
 
 
 @pytest.mark.parametrize("name", EXPECTED)
