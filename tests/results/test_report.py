@@ -195,12 +195,13 @@ def test_the_runner_trains_what_is_missing_and_skips_what_is_complete(tmp_path, 
     """Two real (tiny) trainings as `make reproduce` starts them; run again, neither is trained twice."""
     (tmp_path / REPORT_DIR).mkdir(parents=True)
     (tmp_path / REPORT_DIR / "entries.yaml").write_text(
-        "seeds: [0]\npublic: []\nentries:\n  - label: tiny\n    seeds: [0, 1]\n    overrides: [debug=fast, "
+        "seeds: [0]\npublic: []\nentries:\n  - label: tiny\n    seeds: [0, 1]\n    threads: 1\n    overrides: [debug=fast, "
         f"data.verify=false, paths.data_dir={tiny_mnist}, logger=none, callbacks=none]\n")
     spec = load_spec(tmp_path)
-    assert run_missing(spec, [], jobs=2) == 0
+    assert run_missing(spec, [], jobs=1) == 0  # a share of 2 threads on 2 cores, but the entry says 1
     records = {s: json.loads((spec.run_dir(spec.entries[0], s) / "metrics.json").read_text()) for s in (0, 1)}
     assert {s: (m["status"], m["seed"], m["epochs"]) for s, m in records.items()} == {0: ("ok", 0, 1), 1: ("ok", 1, 1)}
+    assert all(m["device"].endswith("(1 threads)") for m in records.values())  # the entry's threads, not the share
     first = capsys.readouterr().out
     assert "[tiny seed 0] exit 0" in first and "[tiny seed 1] exit 0" in first
     assert run_missing(spec, ["tiny"], jobs=1) == 0  # complete: nothing starts

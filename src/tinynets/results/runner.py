@@ -16,7 +16,8 @@ from tinynets.results.spec import Spec
 
 def run(spec: Spec, labels: list[str], jobs: int = 1, seeds: list[int] | None = None) -> int:
     """Train the missing runs, one process per run, `jobs` at a time (each with its share of the
-    cores as torch threads). While `outputs/results/PAUSE` exists, no new run starts (so a
+    cores as torch threads, or its entry's `threads`: float reduction order, and so the last digits of a
+    result, depend on the thread count). While `outputs/results/PAUSE` exists, no new run starts (so a
     benchmark can have a quiet machine)."""
     from tinynets.run.resume import complete_record  # what train.py itself would not run again
 
@@ -52,9 +53,10 @@ def run(spec: Spec, labels: list[str], jobs: int = 1, seeds: list[int] | None = 
             reap()
         cmd = [sys.executable, "-m", "tinynets.run", *entry.overrides, f"seed={seed}",
                f"hydra.run.dir={spec.run_dir(entry, seed)}"]
-        name = f"{entry.label} seed {seed}"
-        print(f"[{name}] {' '.join(cmd[1:])} ({threads} threads)", flush=True)
-        running.append((name, time.time(), subprocess.Popen(cmd, cwd=spec.root, env=env, stdout=subprocess.DEVNULL)))
+        name, n = f"{entry.label} seed {seed}", str(entry.threads or threads)
+        print(f"[{name}] {' '.join(cmd[1:])} ({n} threads)", flush=True)
+        running.append((name, time.time(), subprocess.Popen(cmd, cwd=spec.root, env={**env, "OMP_NUM_THREADS": n},
+                                                            stdout=subprocess.DEVNULL)))
     while running:
         time.sleep(5)
         reap()

@@ -21,6 +21,7 @@ class Entry:
     writeup: str | None = None  # the write-up id of the model it trains (conf/model/*.yaml), None: ours
     note: str = ""
     seeds: tuple[int, ...] = (0, 1, 2)
+    threads: int | None = None  # torch threads per run (None: the runner's share of the cores)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def load_spec(root: Path | None = None) -> Spec:
     def entries(key: str, default_seeds: tuple[int, ...]) -> list[Entry]:
         return [Entry(e["label"], tuple(e["overrides"]),
                       (of_model.get(model_of(tuple(e["overrides"]), conf)) or {}).get("id"), e.get("note", ""),
-                      tuple(e.get("seeds", default_seeds))) for e in spec.get(key) or []]
+                      tuple(e.get("seeds", default_seeds)), e.get("threads")) for e in spec.get(key) or []]
 
     return Spec(root, entries("entries", seeds), entries("screen", (0,)), seeds,
                 {w["id"]: w for w in of_model.values()}, spec["public"],
