@@ -35,8 +35,8 @@ def test_train_debug_fast_end_to_end(tmp_path, tiny_mnist):
     assert METRIC_KEYS <= m.keys() and VERDICT_KEYS == set(m["verdict"])
     assert (m["model"], m["params"], m["epochs"], m["eval_set"]) == ("gap_fc", 19_629, 1, "test")
     assert m["verdict"]["params_ok"] and m["verdict"]["uses_fc"]
-    assert 0 <= m["best_val_acc"] <= 100 and m["best_epoch"] == 1
-    h = m["history"][0]  # the counts torchmetrics kept agree with the accuracy, on all 128 test images
+    h = m["history"][0]
+    assert m["best_val_acc"] == max(m["val_acc"]) == h["val_acc"] and m["best_epoch"] == 1  # the counts torchmetrics kept agree with the accuracy, on all 128 test images
     assert h["val_total"] == 128 and 100 * h["val_correct"] / 128 == pytest.approx(h["val_acc"], abs=1e-3)
     assert f"acc={h['val_correct']}/128" in out
     assert m["test_acc"] == pytest.approx(m["best_val_acc"])  # eval set = test set, final weights
@@ -53,7 +53,6 @@ def test_train_debug_fast_end_to_end(tmp_path, tiny_mnist):
 
     with Image.open(run_dir / "curves.png") as im:
         assert im.format == "PNG" and im.width > 600
-    assert 0 <= m["history"][0]["train_acc"] <= 100
     assert not list(run_dir.glob(".curves.png.*"))  # no temp file left behind
     # one TensorBoard event file for the whole run (fit, test and the final HPARAMS metrics)
     assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1

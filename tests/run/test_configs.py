@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks import Callback
 from omegaconf import OmegaConf
 
 from tests.helpers import CONF
@@ -65,7 +66,8 @@ def test_option_composes_and_instantiates(make_cfg, group, option):
     if "_target_" in cfg.get("data", {}):
         instantiate(cfg.data)  # constructing a datamodule touches no files
     for name, cb in cfg.get("callbacks", {}).items():
-        assert instantiate(cb) is not None, name
+        built = instantiate(cb)  # a Lightning callback of the class the config names
+        assert isinstance(built, Callback) and type(built) is get_class(cb._target_), name
 
 
 def test_trainer_configs_build_a_trainer(make_cfg, tmp_path):
