@@ -71,6 +71,44 @@ def test_frontier_writes_the_pareto_front(tmp_path, tiny_mnist):
         assert net.num_params == int(r["params"]) and drop_in.net.c3 == int(r["model.net.c3"])
     results = OmegaConf.load(sweep / "optimization_results.yaml")
     assert {f["trial"] for f in results.front} == front
+    # a search never looks at the test set: no trial ran a test pass, the leaderboard's column is empty
+    for n in points:
+        assert json.loads((sweep / f"trial={n}" / "metrics.json").read_text())["test_acc"] is None
+    assert {r["test_acc"] for r in read_csv(sweep / "leaderboard.csv")} == {""}
+    dashboard_shows(sweep / "optuna.db", study, front)
+
+
+def dashboard_shows(db: Path, study, front: set[int]) -> None:
+    """optuna-dashboard (installed with tinynets) on the search's own sqlite file: the study, its
+    objectives' names and each trial's params and job dir, as tinynets' sweeper recorded them."""
+    port = free_port()
+    exe = Path(sys.executable).parent / "optuna-dashboard"
+    proc = subprocess.Popen([str(exe), f"sqlite:///{db}", "--host", "127.0.0.1", "--port", str(port), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    def get(path: str):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return json.loads(r.read())
+
+    try:
+        deadline, body = time.time() + 90, None
+        while body is None and time.time() < deadline and proc.poll() is None:
+            try:
+                body = get("/api/studies")
+            except OSError:
+                time.sleep(0.5)
+        assert body is not None, proc.stderr.read() if proc.poll() is not None else "no answer in 90 s"
+        (summary,) = body["study_summaries"]
+        assert summary["study_name"] == "frontier" and summary["directions"] == ["maximize", "minimize"]
+        detail = get(f"/api/studies/{summary['study_id']}?after=0")
+        assert detail["objective_names"] == ["best_val_acc", "params"]  # set by the sweeper (set_metric_names)
+        shown = {t["number"]: {a["key"]: a["value"] for a in t["user_attrs"]} for t in detail["trials"]}
+        assert set(shown) == {t.number for t in study.trials}
+        for n, attrs in shown.items():
+            assert attrs["params"] == str(study.trials[n].user_attrs["params"]) and attrs["job_dir"].endswith(f"trial={n}")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 @pytest.mark.slow
@@ -116,33 +154,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def test_dashboard_serves_the_study(tmp_path):
-    """optuna-dashboard (installed with tinynets) on a search's sqlite file: the study is in its API."""
-    import optuna
-
-    db = f"sqlite:///{tmp_path / 'optuna.db'}"
-    study = optuna.create_study(study_name="frontier", storage=db, directions=["maximize", "minimize"])
-    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, values=[98.5, 5000]))
-    port = free_port()
-    exe = Path(sys.executable).parent / "optuna-dashboard"
-    proc = subprocess.Popen([str(exe), db, "--host", "127.0.0.1", "--port", str(port), "--quiet"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline, body = time.time() + 90, None
-        while body is None and time.time() < deadline and proc.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
-                    body = json.loads(r.read())
-            except OSError:
-                time.sleep(0.5)
-        assert body is not None, proc.stderr.read() if proc.poll() is not None else "no answer in 90 s"
-        (summary,) = body["study_summaries"]
-        assert summary["study_name"] == "frontier" and summary["directions"] == ["maximize", "minimize"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 # ----------------------------------------------------------------------------- bad input
