@@ -135,7 +135,7 @@ def test_screen_table_shows_the_change_and_no_test_accuracy(spec, dirs):
             "verdict": FLAGS, "code": CLEAN})
     assert results.report(spec) == 0
     readme = (out / "README.md").read_text()
-    assert "| `screen_nano` | 4,948 | `model=nano` | 99.26% | 2 | 5 |" in readme
+    assert "| `screen_nano` | 4,948 | `model=nano` | 0 | 99.26% | 99.26% | 99.26% | 5 |" in readme
     assert "`experiment=micro data.val_split=5000 logger=none`: 5,000 training images held out" in readme
     assert "99.50" not in readme  # the screen never shows the test set
     got = [r["label"] for r in json.loads((out / "results.json").read_text())["screen"]]
