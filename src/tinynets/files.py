@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tinynets.errors import UserError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -70,7 +72,7 @@ def read_json(path: str | os.PathLike) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that cannot be read, or that carries something besides plain data; `str(e)`
     is one line naming the file."""
 

@@ -156,7 +156,8 @@ def test_summary_cli_composes_the_training_config(capsys):
 def test_compile_flag(make_cfg):
     from hydra.utils import instantiate
 
-    from tinynets.checks import ConfigError, check
+    from tinynets.checks import check
+    from tinynets.errors import ConfigError
 
     cfg = make_cfg("compile=true", "model=gap_fc")
     check(cfg)
@@ -231,7 +232,8 @@ def test_label_smoothing_is_the_training_losss_only(make_cfg, tiny_mnist):
     import lightning as L
     import torch.nn.functional as F
 
-    from tinynets.checks import ConfigError, check
+    from tinynets.checks import check
+    from tinynets.errors import ConfigError
     from tinynets.run.assemble import build_module
 
     seen = {}

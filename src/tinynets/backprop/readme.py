@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+from tinynets.errors import fail
 from tinynets.files import atomic_write
 from tinynets.resources import child_env
 from tinynets.run.metrics import read_metrics
@@ -47,7 +48,7 @@ def sh(*args: str) -> tuple[float, float]:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-        raise SystemExit(f"error: python train.py {' '.join(args)} failed (exit {proc.returncode})")
+        fail(f"python train.py {' '.join(args)} failed (exit {proc.returncode})", code=1)
     return seconds, cpu
 
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tinynets.checks import ConfigError
+from tinynets.errors import UserError, report
 from tinynets.results.spec import load_spec
 
 
@@ -30,9 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         from tinynets.results.report import report
 
         return report(spec)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except UserError as e:
+        return report(e)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,10 @@ does not come from a clean commit is refused."""
 from __future__ import annotations
 
 import statistics
-import sys
 from dataclasses import dataclass
 from string import Template
 
+from tinynets.errors import report as report_error
 from tinynets.files import atomic_write, read_json, write_json
 from tinynets.resources import template
 from tinynets.results.spec import Entry, Spec
@@ -184,10 +184,9 @@ def report(spec: Spec) -> int:
     screen = [r for e in spec.screen for r in records(spec, e, recorded)]
     bad = unclean(runs + screen)
     if bad:
-        print(f"error: {len(bad)} runs of record do not come from a clean commit: {'; '.join(bad[:6])}"
-              f"{' ...' if len(bad) > 6 else ''}; re-run them from a committed tree (make reproduce ENTRIES=...)",
-              file=sys.stderr)
-        return 2
+        return report_error(f"{len(bad)} runs of record do not come from a clean commit: {'; '.join(bad[:6])}"
+                            f"{' ...' if len(bad) > 6 else ''}; re-run them from a committed tree "
+                            "(make reproduce ENTRIES=...)")
 
     of_record, record_lines = rows_of_record(spec, stats)
     spec.out.mkdir(parents=True, exist_ok=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinynets.checks import ConfigError
+from tinynets.errors import ConfigError
 from tinynets.resources import conf_dir
 
 REPORT_DIR = Path("experiments") / "mnist_under_20k"  # under the root: entries.yaml, results.json, README.md

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tinynets.checks import ConfigError
+from tinynets.errors import ConfigError
 from tinynets.run.metrics import COMPLETE, OK, read_metrics
 
 log = logging.getLogger("tinynets")
