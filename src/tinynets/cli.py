@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tinynets.errors import ConfigError, fail, report
-from tinynets.overrides import value_of
+from tinynets.errors import ConfigError, fail
+from tinynets.overrides import split, value_of
 
 OUR_MARK = "TINYNETS_ONE_LINE_ERRORS"  # set with HYDRA_FULL_ERROR by us, not by the user
 WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EROFS, errno.EEXIST, errno.ENOSPC, errno.EISDIR}
@@ -55,7 +55,7 @@ def describe(e: BaseException, argv: list[str]) -> str | None:
         if group:
             return str(ConfigError(group, name, f"one of {', '.join(sorted(e.options))}"))
     if isinstance(e, OverrideParseException):
-        key, _, value = str(e.override).partition("=")
+        key, value = split(str(e.override))  # as typed
         text = _squash(re.sub(r"^Error parsing override '.*'", "", str(e)))
         return str(ConfigError(key, value, f"it is not a valid override ({text})"))
     if isinstance(e, HydraException):
@@ -88,7 +88,7 @@ def run_with_one_line_errors(main: Callable[[], Any], argv: list[str] | None = N
         line = describe(e, argv)
         if line is None:
             raise
-        raise SystemExit(report(line)) from None
+        fail(line)
     finally:
         for k, v in before.items():  # as it was (matters when called in-process, e.g. by the tests)
             if v is None:

@@ -9,10 +9,15 @@ from collections.abc import Iterable
 PREFIXES = "+~"  # add (+, ++) and delete (~): the key they act on is the same key
 
 
-def key_value(override: str) -> tuple[str, str]:
-    """`+a.b=1` -> ("a.b", "1"): the key without Hydra's prefixes, the value as typed ("" when the
-    override has no `=`, e.g. `~a.b`)."""
+def split(override: str) -> tuple[str, str]:
+    """`+a.b=1` -> ("+a.b", "1"): the key and the value as typed ("" when there is no `=`, e.g. `~a.b`)."""
     key, _, value = str(override).partition("=")
+    return key, value
+
+
+def key_value(override: str) -> tuple[str, str]:
+    """`+a.b=1` -> ("a.b", "1"): the key without Hydra's prefixes, the value as typed."""
+    key, value = split(override)
     return key.lstrip(PREFIXES), value
 
 
