@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from tinynets.errors import ConfigError, UserError  # noqa: F401  (ConfigError: also imported from here)
+from tinynets.errors import ConfigError, UserError  # noqa: F401  (ConfigError: search/ imports it from here)
 
 _MISSING = object()
 
@@ -85,7 +85,7 @@ class BuildError(ConfigError):
         text = " ".join(str(inner).split()) or type(inner).__name__
         if re.match(r"^[\w./@-]+=.* is not allowed: ", text):  # already our format (e.g. model.net.c2=0)
             self.key, self.value, self.allowed = key, value, text
-            ValueError.__init__(self, text)
+            UserError.__init__(self, text)
         else:
             super().__init__(key, value, f"it cannot be built ({type(inner).__name__}: {text[:300]})")
 

@@ -14,6 +14,7 @@ from tinynets.files import atomic_write, read_json, write_json
 from tinynets.resources import template
 from tinynets.results.spec import Entry, Spec
 from tinynets.run.metrics import read_metrics
+from tinynets.text import number
 
 
 def complete(spec: Spec, entry: Entry) -> dict[int, dict]:
@@ -76,10 +77,6 @@ def _mean_std(xs: list[float]) -> str:
     return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs):.2f}"
 
 
-def _yn(v: bool) -> str:
-    return "yes" if v else "no"
-
-
 @dataclass(frozen=True)
 class Stat:
     runs: int  # complete runs
@@ -128,7 +125,7 @@ def entry_row(spec: Spec, entry: Entry, recs: list[dict], stat: Stat) -> str:
         f"`{entry.label}`" + (f" ({entry.note})" if entry.note else ""),
         entry.writeup or "ours",
         f"{recs[0]['params']:,}",
-        " / ".join(_yn(v[k]) for k in ("uses_bn", "uses_dropout", "uses_gap", "uses_fc")),
+        " / ".join(number(bool(v[k])) for k in ("uses_bn", "uses_dropout", "uses_gap", "uses_fc")),
         (spec.writeups.get(entry.writeup) or {}).get("claimed", "—"),
         f"{n}/{len(entry.seeds)}",
         _mean_std([r["best_acc"] for r in recs]) + "%",
