@@ -209,3 +209,12 @@ def test_the_runner_trains_what_is_missing_and_skips_what_is_complete(tmp_path, 
     again = capsys.readouterr().out
     assert "[tiny] seeds [0, 1] complete, skipping" in again and "exit" not in again
     assert run_missing(spec, ["resnet"], jobs=1) == 2
+
+
+def test_the_command_outside_a_checkout_is_one_line_exit_2(tmp_path, capsys):
+    from tinynets.results.__main__ import main
+
+    for cmd in ("report", "run"):
+        assert main(["--root", str(tmp_path), cmd]) == 2
+        assert capsys.readouterr().err == (f"error: --root='{tmp_path}' is not allowed: a tinynets checkout with "
+                                           f"{REPORT_DIR / 'entries.yaml'} (run from the repository, or pass --root)\n")

@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
             from tinynets.results.runner import run
 
             return run(spec, args.labels, args.jobs, args.seeds)
-        from tinynets.results.report import report
+        from tinynets.results.report import report as write_report
 
-        return report(spec)
+        return write_report(spec)
     except UserError as e:
         return report(e)
 
