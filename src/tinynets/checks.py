@@ -1,5 +1,7 @@
-"""Checks on a composed config: one clear line naming the key, the bad value and what is
-allowed, before anything is trained or written."""
+"""Checks on a composed config: one clear line (tinynets.errors.ConfigError) naming the key, the bad
+value and what is allowed, before anything is trained or written. Generic: the rules every run has
+(`RULES`), and the checks a config option contributes under `checks:` (the backprop sheet's task and
+model contribute the sheet's own, tinynets.backprop.runner.check_config), run first."""
 
 from __future__ import annotations
 
@@ -10,22 +12,17 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from tinynets.errors import ConfigError, UserError  # noqa: F401  (ConfigError: search/ imports it from here)
+
 _MISSING = object()
 
 
-class ConfigError(ValueError):
-    """A config value that is not allowed. `str(e)` is the one line shown to the user."""
-
-    def __init__(self, key: str, value: Any, allowed: str) -> None:
-        self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}={value!r} is not allowed: {allowed}")
-
-
-def _is_number(v: Any) -> bool:
+def is_finite_number(v: Any) -> bool:
+    """An int or float that is neither a bool nor NaN nor infinite (a value a record or a rule can use)."""
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _is_int(v: Any) -> bool:
+def is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -33,7 +30,7 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open=False, h
            integer: bool = False) -> tuple[Callable[[Any], bool], str]:
     """A (predicate, description) pair for a number in a range."""
     def ok(v: Any) -> bool:
-        if not (_is_int(v) if integer else _is_number(v)):
+        if not (is_int(v) if integer else is_finite_number(v)):
             return False
         if lo is not None and (v <= lo if lo_open else v < lo):
             return False
@@ -54,12 +51,10 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open=False, h
 def numbers(n: int) -> tuple[Callable[[Any], bool], str]:
     """A (predicate, description) pair for a list of exactly n finite numbers."""
     def ok(v: Any) -> bool:
-        return isinstance(v, (list, tuple, ListConfig)) and len(v) == n and all(_is_number(x) for x in v)
+        return isinstance(v, (list, tuple, ListConfig)) and len(v) == n and all(is_finite_number(x) for x in v)
 
     return ok, f"a list of {n} numbers, e.g. [{', '.join(['0.1'] * n)}]"
 
-
-XLSX_MAX_ITERATIONS = 1_048_571  # sheet.xlsx: 1,048,576 rows at most, 4 header rows, row 0 .. N
 
 # key -> rule; a key absent from the composed config is not checked
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
@@ -78,16 +73,6 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "channels_last": (lambda v: isinstance(v, bool), "true or false"),
     "compile": (lambda v: isinstance(v, bool), "true or false"),
     "label_smoothing": number(0, 1, hi_open=True),
-    # experiment=backprop_sheet
-    "iterations": (lambda v: _is_int(v) and 1 <= v <= XLSX_MAX_ITERATIONS,
-                   f"an integer from 1 to {XLSX_MAX_ITERATIONS} (the rows sheet.xlsx can hold)"),
-    "sheet.w": numbers(8),
-    "sheet.inputs": numbers(2),
-    "sheet.targets": numbers(2),
-    "sheet.b1": number(),
-    "sheet.b2": number(),
-    "model.atol": number(0),
-    "model.check_autograd": (lambda v: isinstance(v, bool), "true or false"),
     "resume": (lambda v: isinstance(v, bool), "true or false"),
 }
 
@@ -100,7 +85,7 @@ class BuildError(ConfigError):
         text = " ".join(str(inner).split()) or type(inner).__name__
         if re.match(r"^[\w./@-]+=.* is not allowed: ", text):  # already our format (e.g. model.net.c2=0)
             self.key, self.value, self.allowed = key, value, text
-            ValueError.__init__(self, text)
+            UserError.__init__(self, text)
         else:
             super().__init__(key, value, f"it cannot be built ({type(inner).__name__}: {text[:300]})")
 
@@ -117,39 +102,38 @@ def _raw(cfg: DictConfig, key: str) -> Any:
 
 
 def check(cfg: DictConfig, rules: dict[str, tuple[Callable[[Any], bool], str]] = RULES) -> None:
-    """Raise ConfigError for the first value that breaks its rule, or that cannot be resolved."""
+    """Raise ConfigError for the first value that breaks its rule, or that cannot be resolved. The
+    checks the chosen options contribute (`checks:`) come first: they know their own keys, and why
+    a value of theirs would not resolve."""
+    from hydra.utils import get_method
+
+    for path in (OmegaConf.select(cfg, "checks", default=None) or {}).values():
+        if path:
+            get_method(str(path))(cfg)  # e.g. checks.backprop_sheet: tinynets.backprop.runner.check_config
+    check_resolves(cfg)
+    check_rules(cfg, rules)
+
+
+def check_resolves(cfg: DictConfig) -> None:
+    """Every interpolation resolves, or a ConfigError names the first key that does not."""
     from omegaconf.errors import OmegaConfBaseException
 
-    check_task(cfg)  # first: the sheet's model outside its experiment also leaves ${sheet.*} unresolved
     try:
         OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as e:
         key = getattr(e, "full_key", None) or "config"
         msg = " ".join(str(e).splitlines()[0].split())
         raise ConfigError(key, _raw(cfg, key), f"it cannot be resolved ({msg})") from None
+
+
+def check_rules(cfg: DictConfig, rules: dict[str, tuple[Callable[[Any], bool], str]]) -> None:
+    """Each key of `rules` that the config has must pass its rule (a resolved config)."""
     for key, (ok, allowed) in rules.items():
         value = OmegaConf.select(cfg, key, default=_MISSING, throw_on_missing=False)
         if value is _MISSING:
             continue
         if not ok(value):
             raise ConfigError(key, value, f"must be {allowed}")
-
-
-TINY_SIGMOID = "tinynets.backprop.module.TinySigmoid"
-
-
-def check_task(cfg: DictConfig) -> None:
-    """The backprop sheet's model and task go together (experiment=backprop_sheet sets both)."""
-    sheet_task = OmegaConf.select(cfg, "task.name", default="classify") == "backprop_sheet"
-    tiny = OmegaConf.select(cfg, "model._target_", default=None) == TINY_SIGMOID
-    if sheet_task and not tiny:
-        from hydra.core.hydra_config import HydraConfig
-
-        name = HydraConfig.get().runtime.choices.get("model") if HydraConfig.initialized() else None
-        raise ConfigError("model", name or OmegaConf.select(cfg, "model._target_", default=None),
-                          "task=backprop_sheet runs model=tiny_sigmoid only (use experiment=backprop_sheet)")
-    if tiny and not sheet_task:
-        raise ConfigError("model", "tiny_sigmoid", "it is the backprop sheet's model: run experiment=backprop_sheet")
 
 
 class OverBudget(ConfigError):

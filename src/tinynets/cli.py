@@ -1,6 +1,6 @@
 """One line for the errors Hydra itself raises before our code runs: an unknown option of a
 config group, an unknown key, an override that does not parse, an output dir that cannot be
-written. Light: Hydra and the standard library only.
+written. Light: Hydra, the standard library and tinynets' own light modules (errors, overrides).
 
 `python train.py` runs Hydra with HYDRA_FULL_ERROR=1, so that Hydra raises instead of printing
 its multi-line report; train.py turns what it raises into `error: <key>=<value> is not allowed:
@@ -18,6 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tinynets.errors import ConfigError, fail
+from tinynets.overrides import split, value_of
+
 OUR_MARK = "TINYNETS_ONE_LINE_ERRORS"  # set with HYDRA_FULL_ERROR by us, not by the user
 WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EROFS, errno.EEXIST, errno.ENOSPC, errno.EISDIR}
 
@@ -25,14 +28,6 @@ WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EROFS, errno.EEX
 def _squash(text: str) -> str:
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip() and not ln.strip().startswith("See http")]
     return " ".join(lines)[:400]
-
-
-def _value_of(key: str, argv: list[str]) -> str | None:
-    for a in argv:
-        k, sep, v = a.partition("=")
-        if sep and k.lstrip("+~") == key:
-            return v
-    return None
 
 
 def _output_dir_key(argv: list[str]) -> tuple[str, str | None]:
@@ -47,35 +42,36 @@ def _output_dir_key(argv: list[str]) -> tuple[str, str | None]:
         key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
         return key, str(cfg.sweep.dir if multirun else cfg.run.dir)
     except Exception:  # noqa: BLE001 - Hydra did not get that far
-        return key, _value_of(key, argv)
+        return key, value_of(argv, key)
 
 
 def describe(e: BaseException, argv: list[str]) -> str | None:
-    """The one line for an error Hydra raised, or None when it is not one of those (a bug)."""
+    """The one line for an error Hydra raised (mostly a ConfigError's), or None when it is not one of those
+    (a bug)."""
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 
     if isinstance(e, MissingConfigException) and e.missing_cfg_file and e.options is not None:
         group, _, name = str(e.missing_cfg_file).rpartition("/")
         if group:
-            return f"{group}={name!r} is not allowed: one of {', '.join(sorted(e.options))}"
+            return str(ConfigError(group, name, f"one of {', '.join(sorted(e.options))}"))
     if isinstance(e, OverrideParseException):
-        key, _, value = str(e.override).partition("=")
+        key, value = split(str(e.override))  # as typed
         text = _squash(re.sub(r"^Error parsing override '.*'", "", str(e)))
-        return f"{key}={value!r} is not allowed: it is not a valid override ({text})"
+        return str(ConfigError(key, value, f"it is not a valid override ({text})"))
     if isinstance(e, HydraException):
         m = re.search(r"Could not override '([^']+)'", str(e))
         if m and "is not in struct" in f"{e} {e.__cause__}":
             key = m.group(1)
-            value = _value_of(key, argv)
-            return (f"{key}={value!r} is not allowed: there is no such key in the config "
-                    f"(a typo? to add a new key: +{key}={value})")
+            value = value_of(argv, key)
+            return str(ConfigError(key, value, f"there is no such key in the config (a typo? to add a new key: "
+                                               f"+{key}={value})"))
         return _squash(str(e)) or type(e).__name__
     if isinstance(e, OSError) and e.errno in WRITE_ERRNOS and e.filename:
         key, value = _output_dir_key(argv)
         if value is not None:
             target, failed = Path(value).absolute(), Path(str(e.filename)).absolute()
             if failed == target or target in failed.parents or failed in target.parents:
-                return f"{key}={value!r} is not allowed: it cannot be written ({e.strerror}: {e.filename})"
+                return str(ConfigError(key, value, f"it cannot be written ({e.strerror}: {e.filename})"))
     return None
 
 
@@ -92,8 +88,7 @@ def run_with_one_line_errors(main: Callable[[], Any], argv: list[str] | None = N
         line = describe(e, argv)
         if line is None:
             raise
-        print(f"error: {line}", file=sys.stderr, flush=True)
-        raise SystemExit(2) from None
+        fail(line)
     finally:
         for k, v in before.items():  # as it was (matters when called in-process, e.g. by the tests)
             if v is None:
@@ -124,6 +119,4 @@ def check_sweep_overrides(config) -> None:
             continue  # not a config group
         for value in o.sweep_string_iterator():
             if value not in options and value != "null":
-                print(f"error: {group}={value!r} is not allowed: one of {', '.join(sorted(options))}",
-                      file=sys.stderr, flush=True)
-                raise SystemExit(2)
+                fail(ConfigError(group, value, f"one of {', '.join(sorted(options))}"))

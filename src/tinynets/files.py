@@ -1,16 +1,21 @@
 """Files in and out: every output of tinynets goes through `atomic_path` (a temp file beside the
-target, renamed onto it only when complete), and every checkpoint is read by `load_checkpoint`
-(`torch.load(weights_only=True)`: plain data only, a pickled object is refused, never run)."""
+target, renamed onto it only when complete): text and bytes (`atomic_write`), JSON, CSV and figures
+(`pyplot` is the one place that picks matplotlib's file-only Agg backend); JSON and CSV are read back
+here too; and every checkpoint is read by `load_checkpoint` (`torch.load(weights_only=True)`: plain
+data only, a pickled object is refused, never run)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tinynets.errors import UserError
 
 
 def _umask() -> int:
@@ -46,15 +51,44 @@ def atomic_write(path: str | os.PathLike, data: bytes | str | Iterable[bytes]) -
         os.fsync(f.fileno())
 
 
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (figures go to files; no display needed): import it from here."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> None:
     """A matplotlib figure as a PNG at `path`, whole or absent, and the figure closed."""
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", dpi=dpi)
     finally:
-        import matplotlib.pyplot as plt
+        pyplot().close(fig)
 
-        plt.close(fig)
+
+def write_csv(path: str | os.PathLike, header: Sequence[str],
+              rows: Iterable[Sequence[Any] | Mapping[str, Any]]) -> None:
+    """A CSV file at `path`, whole or absent: the header, then one line per row (a sequence in the
+    header's order, or a mapping read by the header's keys). None is an empty cell; a float keeps
+    every digit (Python's shortest round-trip repr); lines end in \n."""
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            values = [row.get(k) for k in header] if isinstance(row, Mapping) else row
+            writer.writerow(["" if v is None else v for v in values])
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_csv(path: str | os.PathLike) -> list[dict[str, str]]:
+    """The rows of a CSV file with a header line, as text."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def write_json(path: str | os.PathLike, data: dict[str, Any]) -> None:
@@ -70,7 +104,7 @@ def read_json(path: str | os.PathLike) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that cannot be read, or that carries something besides plain data; `str(e)`
     is one line naming the file."""
 

@@ -1,6 +1,6 @@
 """What every task (classify, the backprop sheet) and the bench use about the run they are in:
-the chosen config options, the output dir, the overrides, the rank, one-line failures, quiet
-Lightning, the device's name with the CPU model, seconds since the process started. Imports no
+the chosen config options, the output dir, the overrides, the rank, quiet Lightning, the
+device's name with the CPU model, seconds since the process started. Imports no
 other tinynets module; Hydra is imported where it is used (the bench's start-up probe times
 from the first line)."""
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -54,11 +53,6 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*sync_dist=True.* when logging on epoch level")
 
 
-def fail(message: str, code: int = 2) -> None:
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(code)
-
-
 def in_multirun() -> bool:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -72,11 +66,6 @@ def global_rank() -> int:
         if os.environ.get(var, "").isdigit():
             return int(os.environ[var])
     return 0
-
-
-def one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text[:500] + ("..." if len(text) > 500 else "")
 
 
 def task_overrides() -> list[str]:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import torch
 
-from tinynets.checks import ConfigError, check
+from tinynets.checks import check
+from tinynets.errors import UserError, report
 from tinynets.models.receptive_field import RF, leaf_layers, step
 from tinynets.resources import conf_dir
 
@@ -69,9 +70,12 @@ def main(argv: list[str] | None = None) -> int:
             del cfg["hydra"]
         check(cfg)
         net = instantiate(cfg.model.net)
-    except (HydraException, ConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except UserError as e:
+        return report(e)
+    except HydraException as e:  # an unknown option or key: the line train.py prints for it
+        from tinynets.cli import describe
+
+        return report(describe(e, overrides) or e)
     print(f"model={name}")
     print(summarize(net))
     return 0

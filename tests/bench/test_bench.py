@@ -158,6 +158,28 @@ def test_sweeps_quick_times_the_basic_launcher_against_joblib_at_one_thread_per_
     assert "### Sweeps on CPU" in readme and f"Faster: **{s['faster']}**" in readme
 
 
+@pytest.mark.parametrize(("walls", "faster"), [({"basic": 30.0, "joblib": 20.0}, "joblib"),
+                                                ({"basic": 20.0, "joblib": 30.0}, "basic")])
+def test_sweeps_names_the_launcher_that_took_less(tmp_path, monkeypatch, walls, faster):
+    """`faster` is the launcher whose sweep took less wall time, whichever it is (the quick run above
+    cannot choose which one wins; here each wins once), and the README says so."""
+    import tinynets.bench.sweeps as bench_sweeps
+    from tinynets.bench.render import render_sweeps
+
+    def timed(overrides, sweep_dir, env=None, script=("train.py",), expect_jobs=None):
+        return {"train_command": "python train.py -m " + " ".join(overrides), "env": env or {},
+                "wall_s": walls[sweep_dir.name], "jobs": expect_jobs, "jobs_ok": expect_jobs, "epochs": 2,
+                "epochs_s": 1.0, "devices": ["cpu: x (1 threads)"], "torch_threads": [1]}
+
+    monkeypatch.setattr(bench_sweeps, "timed_sweep", timed)
+    monkeypatch.setattr(bench_sweeps, "load_conditions", lambda: {})
+    res = bench_sweeps.sweeps([], (0.1, 0.2), tmp_path)
+    assert {k: v["wall_s"] for k, v in res["launchers"].items()} == walls
+    assert res["faster"] == faster and res["joblib_vs_basic"] == round(walls["basic"] / walls["joblib"], 3)
+    assert f"Faster: **{faster}**; basic / joblib = {walls['basic'] / walls['joblib']:.2f}" in "\n".join(
+        render_sweeps(res))
+
+
 @pytest.mark.slow
 def test_gpu_bench_path_runs_on_cpu_in_quick_mode(tmp_path, monkeypatch):
     """`bench gpu` without a CUDA device stops in one line (exit 2); `--device cpu --quick` runs its

@@ -9,7 +9,8 @@ import pytest
 
 from tests.helpers import run_cli
 from tests.helpers.sweeps import train_inprocess
-from tinynets.checks import ConfigError, check
+from tinynets.checks import check
+from tinynets.errors import ConfigError
 
 CASES = {
     "lr=-0.1": "lr=-0.1 is not allowed: must be a number > 0",
@@ -61,3 +62,18 @@ def test_rules_in_process(make_cfg, key, value):
     with pytest.raises(ConfigError) as e:
         check(cfg)
     assert str(e.value).startswith(f"{key}={value!r} is not allowed: must be")
+
+
+def test_an_option_contributes_its_own_checks_first(make_cfg):
+    """The generic rules know no option's keys: the backprop sheet's task and model contribute the
+    sheet's checks (`checks:`), run before the generic ones (the sheet's model outside its experiment
+    would otherwise be reported as an unresolved ${sheet.w})."""
+    from tinynets.backprop.runner import RULES as SHEET_RULES
+    from tinynets.checks import RULES
+
+    assert not set(SHEET_RULES) & set(RULES)
+    assert make_cfg().get("checks") is None
+    for overrides in (("experiment=backprop_sheet",), ("model=tiny_sigmoid",), ("task=backprop_sheet",)):
+        assert make_cfg(*overrides).checks == {"backprop_sheet": "tinynets.backprop.runner.check_config"}
+    with pytest.raises(ConfigError, match="^model='tiny_sigmoid' is not allowed: it is the backprop sheet's model"):
+        check(make_cfg("model=tiny_sigmoid"))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tinynets.checks import ConfigError
+from tinynets.errors import ConfigError
 from tinynets.deploy.digits import centre_of_mass, load, to_mnist
 
 

@@ -5,6 +5,7 @@ test digit must agree with predicting the digit's tensor."""
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 
@@ -135,7 +136,7 @@ def sheet_run(tmp_path_factory):
     return run_dir
 
 
-def test_bad_input_is_one_line_exit_2_nothing_written(digits_run, sheet_run, tmp_path, capsys):
+def test_bad_input_is_one_line_exit_2_nothing_written(digits_run, sheet_run, tmp_path, capsys, monkeypatch):
     from tinynets.deploy import export, predict
 
     run_dir, _ = digits_run
@@ -171,6 +172,14 @@ def test_bad_input_is_one_line_exit_2_nothing_written(digits_run, sheet_run, tmp
     err = capsys.readouterr().err
     assert code == 2 and err.startswith(f"error: --data-dir='{no_ckpt}' is not allowed: it holds no readable MNIST "
                                         "test set") and err.count("\n") == 1
+
+    def read_only(path):  # what a read-only or full run dir does to the export's temporary file
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(export, "atomic_path", read_only)
+    code = export.main([str(run_dir), "--data-dir", str(digits_run[1]), "--n", "8"])
+    assert (code, capsys.readouterr().err) == (2, f"error: RUN_DIR='{run_dir}' is not allowed: model.onnx cannot be "
+                                                  "written there (Read-only file system)\n")
 
 
 @pytest.mark.slow

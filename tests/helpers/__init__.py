@@ -57,3 +57,13 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.Comp
     """`python <args>` as a user would run it, from the repo root."""
     return subprocess.run([sys.executable, *args], cwd=cwd, env=cli_env(), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a whole PNG file; an error when the file is not one (cut short, another format)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        assert im.format == "PNG", f"{path}: {im.format}"
+        im.load()  # decodes every pixel: a truncated file raises here
+        return im.size

@@ -8,19 +8,18 @@ trainings on the 2 cores: 13.6 s -> 3.3 s for a debug=fast job)."""
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import runpy
 import subprocess
 import sys
 from contextlib import redirect_stderr
-from pathlib import Path
 
 import pytest
 from hydra.core.global_hydra import GlobalHydra
 
 from tests.helpers import ROOT, cli_env
+from tinynets.files import read_csv  # noqa: F401  (the sweep tests read leaderboards with it)
 
 
 def train_inprocess(*args: str) -> tuple[int, str]:
@@ -44,11 +43,6 @@ def train_inprocess(*args: str) -> tuple[int, str]:
                 h.close()
         root.handlers[:], root.level = handlers, level
     return code, err.getvalue()
-
-
-def read_csv(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def run_train(*args: str, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, png_size
 from tinynets.files import write_json
 from tinynets.results import report as results
 from tinynets.results.runner import run as run_missing
@@ -84,7 +84,7 @@ def test_report_tables_verdicts_and_pending_runs(spec, dirs):
     assert ("- `gap_fc`: **does not hold**: 0 of 1 runs (seed 0) reach 99.4%, mean best 99.30%; "
             "seed 0 99.30% (0.10 short); final weights at 99.4% in 0 of 1.") in readme  # a miss says by how much
     assert "`gap_fc` seeds 1, 2" in readme and "`micro` seeds 0, 1, 2" in readme and "`slim` seeds 3, 4" in readme
-    assert (out / "curves.png").stat().st_size > 0 and (out / "frontier.png").stat().st_size > 0
+    assert png_size(out / "curves.png")[0] >= 600 and png_size(out / "frontier.png")[0] >= 600
 
 
 def test_report_keeps_recorded_runs_without_their_run_dirs_and_prefers_fresh_ones(spec, dirs):
@@ -145,10 +145,11 @@ def test_screen_table_shows_the_change_and_no_test_accuracy(spec, dirs):
 def test_entry_labels_are_unique_and_second_rows_name_their_change():
     labels = [e.label for e in SPEC.entries + SPEC.screen]
     assert len(labels) == len(set(labels))
-    for e in SPEC.entries:
-        base = e.overrides[0].removeprefix("experiment=")
-        if e.writeup and e.label != base:  # a second row: the write-up's experiment plus a stated change
-            assert len(e.overrides) > 1 and e.note, e.label
+    # a second row: a write-up's experiment plus a stated change
+    second = [e for e in SPEC.entries if e.writeup and e.label != e.overrides[0].removeprefix("experiment=")]
+    assert len(second) >= 4, [e.label for e in second]  # entries.yaml has them (each known by its write-up)
+    for e in second:
+        assert len(e.overrides) > 1 and e.note, e.label
 
 
 def test_row_of_record_is_the_first_row_of_a_writeup_that_holds_over_all_seeds():
@@ -208,3 +209,12 @@ def test_the_runner_trains_what_is_missing_and_skips_what_is_complete(tmp_path, 
     again = capsys.readouterr().out
     assert "[tiny] seeds [0, 1] complete, skipping" in again and "exit" not in again
     assert run_missing(spec, ["resnet"], jobs=1) == 2
+
+
+def test_the_command_outside_a_checkout_is_one_line_exit_2(tmp_path, capsys):
+    from tinynets.results.__main__ import main
+
+    for cmd in ("report", "run"):
+        assert main(["--root", str(tmp_path), cmd]) == 2
+        assert capsys.readouterr().err == (f"error: --root='{tmp_path}' is not allowed: a tinynets checkout with "
+                                           f"{REPORT_DIR / 'entries.yaml'} (run from the repository, or pass --root)\n")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 def test_metrics_record_the_first_step(make_cfg, tiny_mnist):
     """first_step_s: from the process start to the end of the first training step."""
-    from tinynets.run.classify import _run, quiet_lightning
+    from tinynets.run.classify import _run
+    from tinynets.runtime import quiet_lightning
 
     quiet_lightning()
     cfg = make_cfg("debug=fast", f"paths.data_dir={tiny_mnist}", "data.verify=false", "logger=none",

@@ -9,7 +9,6 @@ It reads what the jobs left in their run dirs (metrics.json, sheet.csv), so it n
 
 from __future__ import annotations
 
-import csv
 import logging
 from pathlib import Path
 from typing import Any
@@ -63,14 +62,9 @@ def summary_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_summary_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """Empty cells where a value does not exist (a run shorter than 100, E_total never halved)."""
-    from tinynets.files import atomic_path
+    from tinynets.files import write_csv
 
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(SUMMARY_COLUMNS)
-        for r in rows:
-            writer.writerow(["" if r[c] is None else (repr(r[c]) if isinstance(r[c], float) else r[c])
-                             for c in SUMMARY_COLUMNS])
+    write_csv(path, SUMMARY_COLUMNS, rows)
 
 
 def plot_by_lr(path: Path, jobs: list[dict[str, Any]]) -> None:

@@ -9,7 +9,6 @@ comes from the runs it just made.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import os
 import platform
@@ -20,9 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from tinynets.files import atomic_write
+from tinynets.errors import fail
+from tinynets.files import atomic_write, read_csv
 from tinynets.resources import child_env
 from tinynets.run.metrics import read_metrics
+from tinynets.text import number
 
 ROOT = Path.cwd()  # the checkout whose experiments/backprop_sheet this writes (`make backprop-report`)
 LRS = "0.1,0.2,0.5,0.8,1.0,2.0"
@@ -47,17 +48,13 @@ def sh(*args: str) -> tuple[float, float]:
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
-        raise SystemExit(f"error: python train.py {' '.join(args)} failed (exit {proc.returncode})")
+        fail(f"python train.py {' '.join(args)} failed (exit {proc.returncode})", code=1)
     return seconds, cpu
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def fmt(value: str, digits: int = 9) -> str:
-    return "–" if value in ("", None) else f"{float(value):.{digits}f}"
+def fmt(text: str | None) -> str:
+    """A CSV cell's number to 9 decimals (tinynets.text.number), "–" for an empty one."""
+    return number(float(text) if text not in ("", None) else None, digits=9, missing="–")
 
 
 def machine() -> str:
@@ -86,7 +83,7 @@ def iteration0_table(rows: dict[str, dict[str, str]]) -> str:
     lines = ["| value | " + " | ".join(f"`{p}`" for p in presets) + " |",
              "|---|" + "---:|" * len(presets)]
     for n in names:
-        lines.append(f"| {n} | " + " | ".join(fmt(rows[p][n], 9) for p in presets) + " |")
+        lines.append(f"| {n} | " + " | ".join(fmt(rows[p][n]) for p in presets) + " |")
     return "\n".join(lines)
 
 
@@ -167,16 +164,16 @@ def main(argv: list[str] | None = None) -> None:
         load[preset] = f"{os.getloadavg()[0]:.1f}"
         seconds[preset], cpu[preset] = sh("-m", "experiment=backprop_sheet", f"sheet={preset}", f"lr={LRS}",
                              f"hydra.sweep.dir={sweep}")
-        summaries[preset] = read_rows(sweep / "lr_summary.csv")
+        summaries[preset] = read_csv(sweep / "lr_summary.csv")
         job = next(r["job_dir"] for r in summaries[preset] if float(r["lr"]) == 0.5)
-        row0[preset] = read_rows(sweep / job / "sheet.csv")[0]
-        curves[preset] = {float(r["lr"]): [float(x["E_total"]) for x in read_rows(sweep / r["job_dir"] / "sheet.csv")]
+        row0[preset] = read_csv(sweep / job / "sheet.csv")[0]
+        curves[preset] = {float(r["lr"]): [float(x["E_total"]) for x in read_csv(sweep / r["job_dir"] / "sheet.csv")]
                           for r in summaries[preset]}
         fig[preset] = f"loss_by_lr_{preset}.png"
         shutil.copyfile(sweep / "loss_by_lr.png", out / fig[preset])
     print("mazur: python train.py experiment=backprop_sheet sheet=mazur iterations=1", flush=True)
     sh("experiment=backprop_sheet", "sheet=mazur", "iterations=1", f"hydra.run.dir={runs / 'mazur'}")
-    mazur = read_rows(runs / "mazur" / "sheet.csv")
+    mazur = read_csv(runs / "mazur" / "sheet.csv")
     mazur_metrics = read_metrics(runs / "mazur") or {}
     assert mazur_metrics["preset"] == "mazur" and mazur_metrics["lr"] == 0.5
 

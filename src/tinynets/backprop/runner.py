@@ -1,7 +1,8 @@
 """`python train.py experiment=backprop_sheet [sheet=eva] [lr=0.8] [iterations=200]`: one run of
 the backprop sheet through Lightning, then sheet.csv, sheet.xlsx, loss.png and metrics.json in
 the run dir: task=backprop_sheet's function (conf/task/backprop_sheet.yaml), called by
-tinynets.run.classify.run after the config checks."""
+tinynets.run.task.run after the config checks; and the sheet's own config rules (`check_config`, which
+its task and model contribute to those checks under `checks:`)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,42 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from tinynets.checks import ConfigError
+from tinynets.checks import check_resolves, check_rules, is_int, number, numbers
+from tinynets.errors import ConfigError
 
 log = logging.getLogger("tinynets")
+
+XLSX_MAX_ITERATIONS = 1_048_571  # sheet.xlsx: 1,048,576 rows at most, 4 header rows, row 0 .. N
+TINY_SIGMOID = "tinynets.backprop.module.TinySigmoid"
+
+# the sheet's keys -> rule (tinynets.checks.RULES has the ones every run shares)
+RULES = {
+    "iterations": (lambda v: is_int(v) and 1 <= v <= XLSX_MAX_ITERATIONS,
+                   f"an integer from 1 to {XLSX_MAX_ITERATIONS} (the rows sheet.xlsx can hold)"),
+    "sheet.w": numbers(8),
+    "sheet.inputs": numbers(2),
+    "sheet.targets": numbers(2),
+    "sheet.b1": number(),
+    "sheet.b2": number(),
+    "model.atol": number(0),
+    "model.check_autograd": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def check_config(cfg: DictConfig) -> None:
+    """The sheet's rules, before anything is built (`checks.backprop_sheet` of its task and its model):
+    the sheet's model and task go together (experiment=backprop_sheet sets both; checked first, as
+    the model outside its experiment leaves ${sheet.*} unresolved), then the sheet's keys."""
+    sheet_task = OmegaConf.select(cfg, "task.name", default="classify") == "backprop_sheet"
+    tiny = OmegaConf.select(cfg, "model._target_", default=None) == TINY_SIGMOID
+    if sheet_task and not tiny:
+        name = HydraConfig.get().runtime.choices.get("model") if HydraConfig.initialized() else None
+        raise ConfigError("model", name or OmegaConf.select(cfg, "model._target_", default=None),
+                          "task=backprop_sheet runs model=tiny_sigmoid only (use experiment=backprop_sheet)")
+    if tiny and not sheet_task:
+        raise ConfigError("model", "tiny_sigmoid", "it is the backprop sheet's model: run experiment=backprop_sheet")
+    check_resolves(cfg)
+    check_rules(cfg, RULES)
 
 
 def preset_name(cfg: DictConfig) -> str:
@@ -53,7 +87,8 @@ def run_sheet(cfg: DictConfig) -> float:
     check_sheet(cfg)
     from tinynets.backprop.tiny import GradientMismatch
     from tinynets.run.assemble import assemble, build
-    from tinynets.runtime import choice, fail, output_dir, quiet_lightning
+    from tinynets.errors import fail
+    from tinynets.runtime import choice, output_dir, quiet_lightning
 
     quiet_lightning()
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")

@@ -4,7 +4,6 @@ the whole file or none."""
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,16 +34,11 @@ def has_bias(rows: Sequence[Row]) -> bool:
 def write_csv(path: str | os.PathLike, rows: Sequence[Row]) -> None:
     """Full precision: floats as Python's shortest round-trip repr (17 significant digits at most)."""
     cols = columns(has_bias(rows))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(cols)
-        for row in rows:
-            writer.writerow([row[c] if c == "iteration" else repr(float(row[c])) for c in cols])
+    files.write_csv(path, cols, ([row[c] if c == "iteration" else float(row[c]) for c in cols] for row in rows))
 
 
 def read_csv(path: str | os.PathLike) -> list[dict[str, float]]:
-    with open(path, newline="") as f:
-        return [{k: float(v) for k, v in r.items()} for r in csv.DictReader(f)]
+    return [{k: float(v) for k, v in r.items()} for r in files.read_csv(path)]
 
 
 # -- sheet.xlsx -----------------------------------------------------------------------------------
@@ -252,11 +246,7 @@ EQUATIONS = [
 
 def save_figure(path: str | os.PathLike, draw: Callable[[Any], None], figsize=(7, 4.2)) -> None:
     """Draw on a fresh Agg figure and save it atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = files.pyplot()
     fig, ax = plt.subplots(figsize=figsize)
     try:
         draw(ax)

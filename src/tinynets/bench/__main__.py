@@ -35,6 +35,7 @@ from tinynets.bench.startup import startup
 from tinynets.bench.store import load_results, save
 from tinynets.bench.sweeps import LRS, sweeps
 from tinynets.bench.throughput import Settings, throughput
+from tinynets.errors import report
 from tinynets.files import write_json
 
 
@@ -114,13 +115,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.repeats is None:
         args.repeats = least or 5
     if least and args.repeats < least and not args.quick:
-        print(f"error: --repeats {args.repeats}: a {args.what} result needs at least {least} interleaved repeats "
-              f"(pass --repeats {least} or more)", file=sys.stderr)
-        return 2
+        return report(f"--repeats {args.repeats}: a {args.what} result needs at least {least} interleaved repeats "
+                      f"(pass --repeats {least} or more)")
     code = None if args.what == "report" else code_state()
     if code is not None and not args.quick and not args.allow_dirty and (why := not_of_record(code)):
-        print(f"error: {why}; commit first or pass --allow-dirty to measure without recording", file=sys.stderr)
-        return 2
+        return report(f"{why}; commit first or pass --allow-dirty to measure without recording")
     if args.clock:
         os.environ["TINYNETS_BENCH_CLOCK"] = args.clock
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -132,8 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(write_readme(out))
         return 0
     if args.what == "gpu" and args.device == "cuda" and (why := no_gpu()):
-        print(f"no GPU: {why}", file=sys.stderr)
-        return 2
+        return report(f"no GPU: {why}")
     if args.what == "startup":
         res = startup(args.repeats, args.data_dir, argv)
         return _record(out, "startup", res, args, code, render_startup(res))
@@ -166,9 +164,8 @@ def _record(out: Path, section: str, res: dict, args: argparse.Namespace, code: 
         return 0
     now = res["code"] = res.get("code") or code_state()
     if not args.quick and now != code:
-        print(f"error: the code changed while the bench ran (at the start {_code_text(code)}, at the end "
-              f"{_code_text(now)}): not recorded; commit first and run it again", file=sys.stderr)
-        return 2
+        return report(f"the code changed while the bench ran (at the start {_code_text(code)}, at the end "
+                      f"{_code_text(now)}): not recorded; commit first and run it again")
     save(out, section, res)
     print(f"recorded: {out / 'results.json'}, {write_readme(out)}")
     return 0

@@ -7,7 +7,6 @@ median of its own, and the ratio is the slowest seed's median over the write-up 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import shutil
@@ -24,6 +23,7 @@ from tinynets.bench import ROOT
 from tinynets.bench.clock import code_state, command_line, load_conditions, pairwise, spread
 from tinynets.bench.throughput import Settings, rotation, writeup_measure, writeup_summary
 from tinynets.resources import child_env
+from tinynets.run.metrics import FILE, read_metrics
 
 log = logging.getLogger("tinynets.bench")
 # only when each epoch line appeared is read from the output (the run's records have no clock
@@ -67,7 +67,9 @@ def timed_run(overrides: Sequence[str], run_dir: Path, target: float | None,
     wall = time.perf_counter() - t0
     if rc != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {rc}:\n{''.join(tail)}")
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = read_metrics(run_dir)
+    if metrics is None:
+        raise RuntimeError(f"{' '.join(cmd)} left no readable {run_dir / FILE}")
     epochs = epoch_times(metrics.get("history") or [], seen)
     hit = next((e for e in epochs if target is not None and e["acc"] >= target), None)
     return {

@@ -7,28 +7,20 @@ recorded before `code` keep their short `git` string (`code_of` reads both)."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 from tinynets.bench.clock import machine, machine_key
-from tinynets.files import write_json
+from tinynets.files import read_json, write_json
 
 LAYOUT = 2
 UNKNOWN = "unknown machine (recorded before results named the CPU)"
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def load_results(out: Path) -> dict[str, Any]:
     """results.json in the per-machine layout (an earlier flat file upgraded in memory)."""
-    return upgrade(read_json(out / "results.json"))
+    return upgrade(read_json(out / "results.json") or {})
 
 
 def load_gpu(out: Path) -> dict[str, Any]:

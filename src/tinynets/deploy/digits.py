@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinynets.checks import ConfigError
+from tinynets.errors import ConfigError
 
 BOX, SIZE = 20, 28  # MNIST: the digit fits a 20 x 20 box inside the 28 x 28 image
 CENTRE = 14.0  # where MNIST's test digits have their centre of mass (0-based rows/cols: mean 13.99, 14.01)

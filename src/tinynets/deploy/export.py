@@ -12,17 +12,13 @@ from pathlib import Path
 
 import torch
 
-from tinynets.checks import ConfigError
 from tinynets.deploy.load import Trained, data_dir_of, load_run, mnist_test_images
+from tinynets.errors import ConfigError, UserError, report
 from tinynets.files import atomic_path
 
 FILES = {"onnx": "model.onnx", "torchscript": "model.pt"}
 TOLERANCE = 1e-4  # max |logit difference| allowed between the exported model and PyTorch
 OPSET = 18
-
-
-class CheckFailed(RuntimeError):
-    """The exported model does not compute what the PyTorch model computes (nothing was written)."""
 
 
 @dataclass
@@ -43,6 +39,17 @@ class Check:
                 f"{self.max_abs_diff:.2e} (<= {TOLERANCE:g}: {'yes' if self.max_abs_diff <= TOLERANCE else 'NO'}), "
                 f"same prediction {self.same_predictions}/{self.n}, accuracy {self.accuracy:.2f}%, "
                 f"batch sizes {', '.join(map(str, self.batch_sizes))}: {'ok' if self.ok else 'FAILED'}")
+
+
+class CheckFailed(UserError):
+    """The exported model does not compute what the PyTorch model computes (nothing was written):
+    `the export was not written: <the check's line>`, exit status 1."""
+
+    code = 1
+
+    def __init__(self, check: Check) -> None:
+        self.check = check
+        super().__init__(f"the export was not written: {check.line()}")
 
 
 def _compare(runtime: str, run_model, trained: Trained, x: torch.Tensor, y: torch.Tensor) -> Check:
@@ -134,7 +141,7 @@ def export(run_dir: str | os.PathLike, fmt: str = "onnx", data_dir: str | os.Pat
         write(trained, tmp)
         result = check(trained, tmp, x, y)
         if not result.ok:
-            raise CheckFailed(result.line())
+            raise CheckFailed(result)
     return out, result
 
 
@@ -149,16 +156,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.n < 1:
             raise ConfigError("--n", args.n, "an integer >= 1")
         out, result = export(args.run_dir, args.format, args.data_dir, args.n)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except CheckFailed as e:
-        print(f"error: the export was not written: {e}", file=sys.stderr)
-        return 1
+    except UserError as e:  # a bad argument or run dir (2), or the check failed (1)
+        return report(e)
     except OSError as e:  # the run dir cannot be written (read-only, full)
-        print(f"error: RUN_DIR={args.run_dir!r} is not allowed: {FILES.get(args.format)} cannot be written there "
-              f"({e.strerror or e})", file=sys.stderr)
-        return 2
+        return report(ConfigError("RUN_DIR", args.run_dir, f"{FILES.get(args.format)} cannot be written there "
+                                  f"({e.strerror or e})"))
     print(f"wrote {out}: input 'pixels' N x 1 x 28 x 28 in [0, 1] (ink bright, as MNIST), dynamic batch, "
           f"MNIST normalisation inside; output 'logits' N x 10")
     print(result.line())

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from tinynets.checks import ConfigError
 from tinynets.deploy import digits
 from tinynets.deploy.load import Trained, load_run
+from tinynets.errors import ConfigError, UserError, report
 
 
 def classify(trained: Trained, pixels: np.ndarray | torch.Tensor, top: int = 3) -> list[dict[str, Any]]:
@@ -53,9 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         results = predict(args.run_dir, args.images)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except UserError as e:
+        return report(e)
     if args.json:
         print(json.dumps(results, indent=1))
     else:

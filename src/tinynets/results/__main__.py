@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tinynets.checks import ConfigError
+from tinynets.errors import UserError, report
 from tinynets.results.spec import load_spec
 
 
@@ -27,12 +27,11 @@ def main(argv: list[str] | None = None) -> int:
             from tinynets.results.runner import run
 
             return run(spec, args.labels, args.jobs, args.seeds)
-        from tinynets.results.report import report
+        from tinynets.results.report import report as write_report
 
-        return report(spec)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return write_report(spec)
+    except UserError as e:
+        return report(e)
 
 
 if __name__ == "__main__":

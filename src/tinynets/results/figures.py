@@ -8,8 +8,9 @@ from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator
 
-from tinynets.files import save_figure
-from tinynets.run.figures import plt
+from tinynets.files import pyplot, save_figure
+
+plt = pyplot()
 
 
 def _per_epoch(recs: list[dict]) -> tuple[range, list[float], list[float], list[float]]:

@@ -6,14 +6,15 @@ does not come from a clean commit is refused."""
 from __future__ import annotations
 
 import statistics
-import sys
 from dataclasses import dataclass
 from string import Template
 
+from tinynets.errors import report as report_error
 from tinynets.files import atomic_write, read_json, write_json
 from tinynets.resources import template
 from tinynets.results.spec import Entry, Spec
 from tinynets.run.metrics import read_metrics
+from tinynets.text import number
 
 
 def complete(spec: Spec, entry: Entry) -> dict[int, dict]:
@@ -76,10 +77,6 @@ def _mean_std(xs: list[float]) -> str:
     return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs):.2f}"
 
 
-def _yn(v: bool) -> str:
-    return "yes" if v else "no"
-
-
 @dataclass(frozen=True)
 class Stat:
     runs: int  # complete runs
@@ -128,7 +125,7 @@ def entry_row(spec: Spec, entry: Entry, recs: list[dict], stat: Stat) -> str:
         f"`{entry.label}`" + (f" ({entry.note})" if entry.note else ""),
         entry.writeup or "ours",
         f"{recs[0]['params']:,}",
-        " / ".join(_yn(v[k]) for k in ("uses_bn", "uses_dropout", "uses_gap", "uses_fc")),
+        " / ".join(number(bool(v[k])) for k in ("uses_bn", "uses_dropout", "uses_gap", "uses_fc")),
         (spec.writeups.get(entry.writeup) or {}).get("claimed", "—"),
         f"{n}/{len(entry.seeds)}",
         _mean_std([r["best_acc"] for r in recs]) + "%",
@@ -184,10 +181,9 @@ def report(spec: Spec) -> int:
     screen = [r for e in spec.screen for r in records(spec, e, recorded)]
     bad = unclean(runs + screen)
     if bad:
-        print(f"error: {len(bad)} runs of record do not come from a clean commit: {'; '.join(bad[:6])}"
-              f"{' ...' if len(bad) > 6 else ''}; re-run them from a committed tree (make reproduce ENTRIES=...)",
-              file=sys.stderr)
-        return 2
+        return report_error(f"{len(bad)} runs of record do not come from a clean commit: {'; '.join(bad[:6])}"
+                            f"{' ...' if len(bad) > 6 else ''}; re-run them from a committed tree "
+                            "(make reproduce ENTRIES=...)")
 
     of_record, record_lines = rows_of_record(spec, stats)
     spec.out.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+from tinynets.errors import report
 from tinynets.resources import child_env
 from tinynets.results.spec import Spec
 
@@ -24,8 +25,7 @@ def run(spec: Spec, labels: list[str], jobs: int = 1, seeds: list[int] | None = 
     by_label = spec.by_label()
     unknown = [x for x in labels if x not in by_label]
     if unknown:
-        print(f"error: unknown entries {unknown}; known: {list(by_label)}", file=sys.stderr)
-        return 2
+        return report(f"unknown entries {unknown}; known: {list(by_label)}")
     chosen = [by_label[x] for x in labels] if labels else spec.entries + spec.screen  # in the order given
     done = {e.label: [s for s in e.seeds if complete_record(spec.run_dir(e, s), [*e.overrides, f"seed={s}"])]
             for e in chosen}

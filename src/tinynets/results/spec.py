@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinynets.checks import ConfigError
+from tinynets.errors import ConfigError
+from tinynets.overrides import as_dict
 from tinynets.resources import conf_dir
 
 REPORT_DIR = Path("experiments") / "mnist_under_20k"  # under the root: entries.yaml, results.json, README.md
@@ -62,7 +63,7 @@ def model_of(overrides: tuple[str, ...], conf: Path) -> str | None:
     """The model option `python train.py <overrides>` trains: its `model=`, else its experiment's, else train.yaml's."""
     from omegaconf import OmegaConf
 
-    chosen = dict(o.split("=", 1) for o in overrides if "=" in o)
+    chosen = as_dict(o for o in overrides if "=" in o)
     if "model" in chosen:
         return chosen["model"]
     files = [conf / "experiment" / f"{chosen['experiment']}.yaml"] if "experiment" in chosen else []

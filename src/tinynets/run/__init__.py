@@ -2,7 +2,8 @@
 (conf/task/: `classify` in classify.py, the backprop sheet in tinynets.backprop.runner);
 `python -m tinynets.run` and the top-level train.py are the command line.
 
-The parts: assemble.py (the Trainer from the config groups), callbacks.py (every Lightning callback
-of ours), resume.py (what a run dir that already holds a run does), metrics.py (metrics.json and the
-verdict), figures.py (a run's figures), tensorboard.py (its event file).
+The parts: context.py (a classifier run, built once, and its steps: fit, test, record), assemble.py
+(the Trainer from the config groups), callbacks.py (every Lightning callback of ours), resume.py (what
+a run dir that already holds a run does), metrics.py (metrics.json and the verdict), figures.py (a run's
+figures), tensorboard.py (its event file).
 """

@@ -12,8 +12,8 @@ from typing import Any
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from tinynets.checks import BuildError, ConfigError
-from tinynets.data.prepare import DataError
+from tinynets.checks import BuildError
+from tinynets.errors import UserError
 from tinynets.runtime import choice, global_rank, output_dir, task_overrides
 
 
@@ -23,7 +23,7 @@ def build(node: DictConfig, key: str, value: Any, *, call: dict[str, Any] | None
     try:
         obj = instantiate(node, **kwargs)
         return obj(**call) if call is not None else obj
-    except (ConfigError, DataError):
+    except UserError:  # already one line (a rule of ours, missing data)
         raise
     except Exception as e:  # noqa: BLE001 - the library's message names what is wrong
         raise BuildError(key, value, e) from None

@@ -1,15 +1,14 @@
-"""Matplotlib figures of a run (Agg backend: no display needed): per-epoch curves, confusion
-matrix, misclassified digits (tinynets.files.save_figure writes one)."""
+"""Matplotlib figures of a run (tinynets.files.pyplot: Agg, no display needed): per-epoch curves,
+confusion matrix, misclassified digits (tinynets.files.save_figure writes one)."""
 
 from __future__ import annotations
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from tinynets.data.mnist import MEAN, STD
+from tinynets.files import pyplot
 
-from tinynets.data.mnist import MEAN, STD  # noqa: E402
+plt = pyplot()
 
 
 def curves(records: list[dict], target_acc: float | None = None, eval_label: str = "val") -> plt.Figure:

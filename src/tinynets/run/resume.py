@@ -24,12 +24,13 @@ Light module: no torch or Lightning import at the top.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tinynets.checks import ConfigError
+from tinynets.checks import is_finite_number
+from tinynets.errors import ConfigError
+from tinynets.overrides import as_dict
 from tinynets.run.metrics import COMPLETE, OK, read_metrics
 
 log = logging.getLogger("tinynets")
@@ -52,17 +53,9 @@ class Diverged(RuntimeError):
         super().__init__(f"diverged at epoch {epoch} step {step} (loss={loss})")
 
 
-def _as_dict(overrides: list[str]) -> dict[str, str]:
-    out = {}
-    for o in overrides:
-        key, _, value = str(o).partition("=")
-        out[key.lstrip("+~")] = value
-    return out
-
-
 def override_changes(before: list[str], now: list[str]) -> list[tuple[str, str | None, str | None]]:
     """(key, value before, value now) for every override that differs, but RESUMABLE_CHANGES."""
-    a, b = _as_dict(before), _as_dict(now)
+    a, b = as_dict(before), as_dict(now)
     return [(k, a.get(k), b.get(k)) for k in sorted(a.keys() | b.keys())
             if k not in RESUMABLE_CHANGES and a.get(k) != b.get(k)]
 
@@ -162,5 +155,4 @@ def restore_hydra_files(run_dir: Path, ckpt: Path, identity: dict[str, Any] | No
 
 def objective_of(done: dict[str, Any]) -> float | None:
     value = done.get("best_val_acc")
-    ok = done.get("status") == OK and isinstance(value, (int, float)) and math.isfinite(value)
-    return float(value) if ok else None
+    return float(value) if done.get("status") == OK and is_finite_number(value) else None

@@ -11,11 +11,11 @@ from typing import Any
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
-from tinynets.checks import ConfigError, OverBudget, check
-from tinynets.data.prepare import DataError
+from tinynets.checks import OverBudget, check
+from tinynets.errors import UserError, fail, one_line
 from tinynets.run.metrics import FAILED, PRUNED
 from tinynets.run.resume import Diverged, ResumeRefused
-from tinynets.runtime import choice, fail, global_rank, in_multirun, one_line, output_dir, task_overrides
+from tinynets.runtime import choice, global_rank, in_multirun, output_dir, task_overrides
 from tinynets.search.trial import trial_number
 
 log = logging.getLogger("tinynets")
@@ -25,11 +25,11 @@ def run(cfg: DictConfig) -> float | None:
     """Check the config, hand it to the chosen task's function (`task.run`, conf/task/) and
     return what that returns (the sweep objective).
 
-    A single run stops at a bad input with one line and exit status 2, at a divergence with one
-    line and status 1. In a multirun a job's failure does not stop the sweep: the job records it
-    in its metrics.json (`status: failed|diverged` and `error`, or `pruned` for a search trial
-    over max_params) and returns None; the leaderboard shows it and the sweep exits non-zero at
-    the end (tinynets.search.leaderboard)."""
+    A single run stops at a bad input (a UserError) with one line and exit status 2, at a divergence
+    with one line and status 1 (tinynets.errors.fail prints both). In a multirun a job's failure does
+    not stop the sweep: the job records it in its metrics.json (`status: failed|diverged` and
+    `error`, or `pruned` for a search trial over max_params) and returns None; the leaderboard shows
+    it and the sweep exits non-zero at the end (tinynets.search.leaderboard)."""
     t0 = time.perf_counter()
     multirun = in_multirun()
     try:
@@ -37,21 +37,21 @@ def run(cfg: DictConfig) -> float | None:
         return get_method(cfg.task.run)(cfg)
     except Diverged as e:  # _run wrote metrics.json (status: diverged)
         if not multirun:
-            fail(str(e), code=1)
+            fail(e, code=1)
     except ResumeRefused as e:  # the dir holds another run: leave it as it is
         if not multirun:
-            fail(str(e))
+            fail(e)
         log.error("error: %s", e)
     except OverBudget as e:
         if not multirun:
-            fail(str(e))
+            fail(e)
         in_search = trial_number(cfg) is not None
         record_failure(cfg, PRUNED if in_search else FAILED,
                        f"over max_params ({e.params:,} params > {e.max_params:,})" if in_search else str(e),
                        t0, params=e.params)
-    except (ConfigError, DataError) as e:
+    except UserError as e:  # a config value, missing data, an unreadable file...
         if not multirun:
-            fail(str(e))
+            fail(e)
         record_failure(cfg, FAILED, str(e), t0)
     except Exception as e:
         if not multirun:
