@@ -12,7 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from tinynets.errors import ConfigError, UserError  # noqa: F401  (ConfigError: search/ imports it from here)
+from tinynets.errors import ConfigError, UserError
 
 _MISSING = object()
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from tinynets.errors import ConfigError
 from tinynets.deploy.digits import centre_of_mass, load, to_mnist
+from tinynets.errors import ConfigError
 
 
 def stroke(size=(300, 200), dark_on_light=True, mode="L"):

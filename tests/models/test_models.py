@@ -9,13 +9,12 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
+from tests.helpers import CONF
 from tinynets.models import zoo
 from tinynets.models.batchnorm import BatchNorm2d
 from tinynets.models.blocks import conv_block
 from tinynets.models.receptive_field import receptive_fields
 from tinynets.summary import summarize
-
-from tests.helpers import CONF
 
 # the write-ups' totals (001's table prints 36 for a 1x1 conv that has 136)
 EXPECTED = {"gap_fc": 19_629, "gap_conv": 10_066, "transition": 19_944, "aggregator": 16_926, "deep_narrow": 12_088,

@@ -309,7 +309,7 @@ def test_search_refuses_to_start_without_a_holdout(tmp_path):
 
 def test_a_trial_refuses_the_test_set_too(make_cfg):
     """The job checks it as well (a trial launched by another sweeper, or by hand)."""
-    from tinynets.checks import ConfigError
+    from tinynets.errors import ConfigError
     from tinynets.search.trial import check_holdout
 
     check_holdout(make_cfg("hparams_search=arch_search"))

@@ -206,7 +206,7 @@ def test_ddp_shards_every_epoch_between_ranks():
 
 
 def test_ddp_in_a_local_multirun_is_refused(make_cfg):
-    from tinynets.checks import ConfigError
+    from tinynets.errors import ConfigError
     from tinynets.run.classify import check_launch
 
     cfg = make_cfg("trainer=ddp")

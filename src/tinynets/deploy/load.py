@@ -13,8 +13,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from tinynets.errors import ConfigError
 from tinynets.data import MEAN, STD
+from tinynets.errors import ConfigError
 from tinynets.files import CheckpointError, load_checkpoint
 from tinynets.run.metrics import read_metrics
 

@@ -21,12 +21,8 @@ or diverged, the sweep exits with status 1 after writing the leaderboard, naming
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
-import math
 import statistics
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,8 +30,12 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from tinynets.files import atomic_write, save_figure
+from tinynets.checks import is_finite_number
+from tinynets.errors import fail
+from tinynets.files import atomic_write, pyplot, save_figure, write_csv
+from tinynets.overrides import key_value, split
 from tinynets.run.metrics import DIVERGED, FAILED, FILE, KILLED, OK, PRUNED, read_metrics
+from tinynets.text import number
 
 log = logging.getLogger("tinynets.sweep")
 
@@ -64,13 +64,11 @@ def job_overrides(job_dir: Path, metrics: dict[str, Any] | None) -> list[str]:
 
 
 def group_key(overrides: Sequence[str]) -> str:
-    return " ".join(o for o in overrides if o.partition("=")[0].lstrip("+~") not in GROUP_EXCLUDE)
+    return " ".join(o for o in overrides if key_value(o)[0] not in GROUP_EXCLUDE)
 
 
 def _number(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        return None
-    return float(v)
+    return float(v) if is_finite_number(v) else None
 
 
 def verdict_text(v: Any) -> str:
@@ -144,22 +142,6 @@ def seed_groups(rows: list[dict[str, Any]], columns: Sequence[str]) -> list[dict
     return sorted(out, key=lambda g: (g["objective_mean"] is None, -(g["objective_mean"] or 0.0)))
 
 
-def _fmt(v: Any, key: str = "") -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}" if key == "params" else str(v)
-    if isinstance(v, float):
-        if key == "params":
-            return f"{v:,.0f}"
-        if key.endswith("_s"):
-            return f"{v:.1f}"
-        return f"{v:.2f}" if abs(v) >= 1 else f"{v:.4g}"  # accuracies in percent; small losses keep 4 digits
-    return str(v)
-
-
 def _status_text(r: dict[str, Any]) -> str:
     if r["reason"].startswith(r["status"]):  # "diverged at epoch 3 step 41 (loss=nan)"
         return r["reason"]
@@ -174,7 +156,7 @@ def split_overrides(rows: list[dict[str, Any]], swept: Sequence[str] = ()) -> tu
     for r in rows:
         kv = {}
         for o in r["overrides"]:
-            key, _, value = o.partition("=")
+            key, value = split(o)
             if key.lstrip("+~") != "optuna_trial":
                 kv[key.lstrip("+")] = value
         values.append(kv)
@@ -195,7 +177,7 @@ def table(rows: list[dict[str, Any]], objective: str, columns: Sequence[str],
     header = ["rank", "job", *varying, "status", objective, *cols]
     cells = []
     for r in rows:
-        kv = {o.partition("=")[0].lstrip("+"): o.partition("=")[2] for o in r["overrides"]}
+        kv = {k.lstrip("+"): v for k, v in map(split, r["overrides"])}
         vals = [verdict_text(r["metrics"].get(c)) if c == "verdict" else r["metrics"].get(c) for c in cols]
         cells.append([r["rank"], r["job"], *(kv.get(k) for k in varying), _status_text(r), r["objective"], *vals])
     return header, cells
@@ -225,15 +207,7 @@ def _fmt_value(v: Any) -> str:
             return f"{float(v):.4g}"
         except ValueError:
             pass
-    return _fmt(v)
-
-
-def write_csv(path: Path, header: list[str], cells: list[list[Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(header)
-    w.writerows(["" if v is None else v for v in row] for row in cells)
-    atomic_write(path, buf.getvalue())
+    return number(v)
 
 
 def markdown(sweep_dir: Path, rows, header, cells, groups, objective: str, direction: str,
@@ -251,7 +225,7 @@ def markdown(sweep_dir: Path, rows, header, cells, groups, objective: str, direc
              f"TensorBoard: `tensorboard --logdir {sweep_dir}` (HPARAMS tab).", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in cells:
-        lines.append("| " + " | ".join(esc(_fmt_value(v) if k in varying else _fmt(v, k))
+        lines.append("| " + " | ".join(esc(_fmt_value(v) if k in varying else number(v, k))
                                        for k, v in zip(header, row)) + " |")
     if groups:
         stat_cols = [k.removesuffix("_mean") for k in groups[0] if k.endswith("_mean")]
@@ -264,7 +238,7 @@ def markdown(sweep_dir: Path, rows, header, cells, groups, objective: str, direc
             for c in stat_cols:
                 mean, std = g[f"{c}_mean"], g[f"{c}_std"]
                 key = objective if c == "objective" else c
-                vals.append("" if mean is None else f"{_fmt(mean, key)} ± {_fmt(std, key)}")
+                vals.append("" if mean is None else f"{number(mean, key)} ± {number(std, key)}")
             name = " ".join(o for o in g["group"].split(" ") if o not in shared) or g["group"]
             lines.append("| " + " | ".join([esc(name), str(g["n"]), str(g["n_ok"]), g["seeds"], *vals]) + " |")
     return "\n".join(lines) + "\n"
@@ -275,10 +249,7 @@ def plot_curves(path: Path, rows: list[dict[str, Any]], curve: str, title: str, 
     drawn = [r for r in rows if any(v is not None for v in r["curve"])]
     if not drawn:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
     for r in drawn:
@@ -311,8 +282,8 @@ def write_best_config(sweep_dir: Path, best: dict[str, Any], node: str, objectiv
     m = best["metrics"]
     header = [
         f"# The best job of the sweep {sweep_dir}: {best['job']}",
-        f"#   {objective}={_fmt(best['objective'])}" + (f", params={m['params']:,}" if "params" in m else "")
-        + (f", test_acc={_fmt(m.get('test_acc'))}" if m.get("test_acc") is not None else ""),
+        f"#   {objective}={number(best['objective'])}" + (f", params={m['params']:,}" if "params" in m else "")
+        + (f", test_acc={number(m.get('test_acc'))}" if m.get("test_acc") is not None else ""),
         f"# Drop-in file for conf/{node}/: copy it to conf/{node}/NAME.yaml and train with",
         f"#   python train.py {node}=NAME {' '.join(others)}".rstrip(),
         "# (the job's other settings, e.g. lr, are not part of this file: they are in the line above)",
@@ -349,11 +320,9 @@ class Leaderboard(Callback):
         failed = self.write(sweep_dir)
         if failed and self.exit_on_failure:
             first = failed[0]
-            print(f"error: {len(failed)} of {self._n} jobs failed ({first['job']}: {first['status']}"
-                  f"{': ' + first['reason'] if first['reason'] else ''}"
-                  f"{'; ...' if len(failed) > 1 else ''}); see {sweep_dir / 'leaderboard.md'}",
-                  file=sys.stderr, flush=True)
-            raise SystemExit(1)
+            fail(f"{len(failed)} of {self._n} jobs failed ({first['job']}: {first['status']}"
+                 f"{': ' + first['reason'] if first['reason'] else ''}"
+                 f"{'; ...' if len(failed) > 1 else ''}); see {sweep_dir / 'leaderboard.md'}", code=1)
 
     def write(self, sweep_dir: Path) -> list[dict[str, Any]]:
         """Write the leaderboard files; return the failed jobs."""

@@ -4,15 +4,15 @@ pareto.md, pareto.png (every trial a point, the front as a step line) and front/
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
 
-from tinynets.files import atomic_write, save_figure
+from tinynets.files import atomic_write, pyplot, save_figure, write_csv
+from tinynets.search.space import override_value
+from tinynets.text import number
 
 log = logging.getLogger("tinynets.search")
 
@@ -20,15 +20,8 @@ SIZE, ACC = "params", "best_val_acc"
 
 
 def fmt(v: Any, key: str = "") -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        if key == SIZE or v.is_integer() and abs(v) >= 100:
-            return f"{v:,.0f}"
-        return f"{v:.2f}" if key == ACC else f"{v:.4g}"
-    if isinstance(v, int) and key == SIZE:
-        return f"{v:,}"
-    return "" if v is None else str(v)
+    """A cell of the front's tables: a sampled bool as its override text, numbers as every table shows them."""
+    return override_value(v) if isinstance(v, bool) else number(v, key)
 
 
 def front_rows(study, objectives: dict[str, str]) -> tuple[list[str], list[dict[str, Any]], list]:
@@ -43,14 +36,6 @@ def front_rows(study, objectives: dict[str, str]) -> tuple[list[str], list[dict[
         if SIZE in r and float(r[SIZE]).is_integer():
             r[SIZE] = int(r[SIZE])
     return ["trial", *order, *keys], rows, front
-
-
-def write_csv(path: Path, header: list[str], rows: list[dict[str, Any]]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=header)
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write(path, buf.getvalue())
 
 
 def write_md(path: Path, sweep_dir: Path, study, header, rows, objectives: dict[str, str]) -> None:
@@ -82,10 +67,7 @@ def plot(path: Path, study, objectives: dict[str, str], front: list, max_params:
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not done:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
     xs, ys = [t.values[xi] for t in done], [t.values[yi] for t in done]

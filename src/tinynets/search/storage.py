@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tinynets.checks import ConfigError
+from tinynets.errors import ConfigError
 
 JOURNAL = "journal:"
 RDB_DIALECTS = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")

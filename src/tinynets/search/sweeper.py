@@ -20,13 +20,14 @@ import logging
 import math
 import os
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from tinynets.checks import ConfigError
+from tinynets import overrides
+from tinynets.checks import is_finite_number
+from tinynets.errors import ConfigError, fail
 from tinynets.run.metrics import OK, PRUNED, read_metrics
 from tinynets.search.storage import check_storage, open_storage
 from tinynets.search.trial import TRIAL_KEY, check_holdout
@@ -38,8 +39,7 @@ NOT_COMPARED = ("paths.", "resume")    # where things live may differ between ma
 
 
 def refuse(e: ConfigError) -> None:
-    print(f"error: {e}", file=sys.stderr, flush=True)
-    raise SystemExit(2)
+    fail(e)
 
 
 def _alive(pid: int) -> bool:
@@ -57,10 +57,6 @@ def job_metrics(ret) -> dict[str, Any] | None:
         return read_metrics(str(ret.hydra_cfg.hydra.runtime.output_dir))
     except Exception:  # noqa: BLE001 - no record: the trial failed
         return None
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def tell(study, trial, values, state) -> None:
@@ -103,13 +99,13 @@ class OptunaSweep:
         params = self.conf.get("params") or {}  # null drops a key an inherited search space has
         lines = [f"{k}={v}" for k, v in params.items() if v is not None] + list(arguments)
         space, fixed = parse_overrides(lines)
-        texts = {k.partition("=")[0]: k.partition("=")[2] for k in lines}  # the last one of a key wins
+        texts = dict(map(overrides.split, lines))  # the last one of a key wins
         for key in space:
             if key.startswith("+"):
                 continue
             node = OmegaConf.select(self.config, key.lstrip("~"), default=ConfigError, throw_on_missing=False)
             if node is ConfigError:
-                from_cli = any(a.partition("=")[0] == key for a in arguments)
+                from_cli = any(overrides.split(a)[0] == key for a in arguments)
                 refuse(ConfigError(key if from_cli else f"hydra.sweeper.params.{key}", texts.get(key),
                                    f"{key} is not a key of the config (a typo? to add a new key: +{key}=...)"))
         return space, fixed
@@ -301,7 +297,7 @@ class OptunaSweep:
             trial.set_user_attr("status", f"{status}: {m.get('error', '')}"[:500])
             return (TrialState.PRUNED if status == PRUNED else TrialState.FAIL), None, None
         values = [m.get(k) for k in objectives]
-        if not all(_finite(v) for v in values):
+        if not all(is_finite_number(v) for v in values):
             trial.set_user_attr("status", f"no finite value for {', '.join(objectives)} in metrics.json")
             return TrialState.FAIL, None, None
         try:

@@ -15,7 +15,7 @@ import logging
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from tinynets.checks import ConfigError
+from tinynets.errors import ConfigError
 from tinynets.search.storage import check_storage, open_storage
 
 log = logging.getLogger("tinynets.search")
