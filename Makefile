@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # this checkout's sources first, whichever checkout the venv was installed from
 export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: install data train test summary clean-outputs reproduce report backprop-report bench bench-fast bench-startup bench-sweeps bench-gpu
+.PHONY: install data train test summary clean-outputs reproduce report docs backprop-report bench bench-fast bench-startup bench-sweeps bench-gpu
 
 install: $(STAMP)
 
@@ -46,10 +46,16 @@ clean-outputs:
 JOBS ?= 2
 reproduce: data
 	$(BIN)/python -m tinynets.results run --jobs $(JOBS) $(ENTRIES)
-	$(BIN)/python -m tinynets.results report
+	$(MAKE) report
 
 report: $(STAMP)
 	$(BIN)/python -m tinynets.results report
+	$(BIN)/python -m tinynets.results docs
+
+# the generated blocks of README.md and docs/*.md, rendered again from experiments/ and conf/ (no
+# training; report and the bench targets run it after writing their records)
+docs: $(STAMP)
+	$(BIN)/python -m tinynets.results docs
 
 # speed (experiments/bench/): throughput of the write-ups' pipeline, tinynets and a raw loop
 # side by side, 5 interleaved repeats (~15 min on a 2-core CPU, ~6 with ARGS=--no-options); time to
@@ -58,15 +64,20 @@ report: $(STAMP)
 # start from a tree with uncommitted changes (ARGS=--allow-dirty: measure, record nothing)
 bench: data
 	$(BIN)/python -m tinynets.bench $(ARGS)
+	$(BIN)/python -m tinynets.results docs
 
 bench-fast: data
 	$(BIN)/python -m tinynets.bench fast $(ARGS)
+	$(BIN)/python -m tinynets.results docs
 
 bench-startup: data
 	$(BIN)/python -m tinynets.bench startup $(ARGS)
+	$(BIN)/python -m tinynets.results docs
 
 bench-sweeps: data
 	$(BIN)/python -m tinynets.bench sweeps $(ARGS)
+	$(BIN)/python -m tinynets.results docs
 
 bench-gpu: data
 	$(BIN)/python -m tinynets.bench gpu $(ARGS)
+	$(BIN)/python -m tinynets.results docs

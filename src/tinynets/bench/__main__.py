@@ -85,8 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--models", nargs="+", default=["deep_narrow", "gap_fc"])
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--rotation", type=float, default=7.0)
-    # 200 steps x 5 repeats: 100-step repeats varied by up to 25% on a quiet AMD EPYC (gap_fc (b):
-    # 3,039 to 3,922 img/s in one invocation), enough to swing b/c from 0.8 to 1.0
+    # 200 steps x 5 repeats: shorter repeats varied enough on a quiet machine to swing b/c across
+    # its goal (the bench README keeps every repeat's img/s)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=None,

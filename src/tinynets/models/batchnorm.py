@@ -1,15 +1,13 @@
 """BatchNorm2d that is fast on CPU for bf16 channels-last activations with few channels.
 
 torch's CPU BatchNorm kernels for channels-last tensors vectorise across channels; in bf16 with
-fewer than 16 channels they fall far behind the NCHW kernels. Forward + backward of a 128-image
-batch on an AMD EPYC (Zen 5), torch against this layer: 12x28x28 4.6 / 1.5 ms, 8x28x28 3.2 /
-1.0 ms. There, this layer normalises an NCHW copy and hands back channels-last, with the gradients
-copied the same way so that the backward pass, too, runs NCHW (a plain `.contiguous()` would pass
-the channels-last gradient through and make the backward slower still). Whole bf16 training
-steps (2 threads, side by side): `deep_narrow` (8 channels at 28 px) 1.09x faster, a net with 8
-and 12 channels at 28 px 1.3x. Elsewhere the copies cost more than they save, measured the same
-way: fp32 `deep_narrow` 0.94x, bf16 with 24 channels (`model=fast`) 0.92x, so there (and on GPU,
-with NCHW input, compiling or tracing) it is `nn.BatchNorm2d`. The maths is `nn.BatchNorm2d`'s.
+fewer than 16 channels they fall far behind the NCHW kernels. There, this layer normalises an
+NCHW copy and hands back channels-last, with the gradients copied the same way so that the
+backward pass, too, runs NCHW (a plain `.contiguous()` would pass the channels-last gradient
+through and make the backward slower still). Elsewhere (fp32, 16 channels or more) the copies cost
+more than they save, so there (and on GPU, with NCHW input, compiling or tracing) it is
+`nn.BatchNorm2d`; what it gains is measured by `make bench` (docs/speed.md). The maths is
+`nn.BatchNorm2d`'s.
 """
 
 from __future__ import annotations

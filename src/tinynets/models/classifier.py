@@ -36,8 +36,8 @@ class Classifier(L.LightningModule):
         writeup: Mapping | None = None,  # conf/model/*.yaml's write-up id and claim: read by reports, not here
     ) -> None:
         super().__init__()
-        # channels-last weights make the CPU (oneDNN) and GPU convs of these small nets faster:
-        # measured 1.2x (CPU, deep_narrow, batch 128); the maths is unchanged
+        # channels-last weights make the CPU (oneDNN) and GPU convs of these small nets faster
+        # (`make bench`'s channels_last=false option, docs/speed.md); the maths is unchanged
         self.net = net.to(memory_format=torch.channels_last) if channels_last else net
         if compile:  # in place: the state dict (and checkpoints) keep their keys
             self.net.compile()
@@ -70,8 +70,7 @@ class Classifier(L.LightningModule):
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
         # the epoch's train loss and accuracy (on the augmented batches, dropout on: the write-ups'
         # "train accuracy"), summed on the device (no host sync) and logged once, at the epoch's last
-        # step: kept over a `self.log` per step, which cost 0.8 ms a call on CPU (profiled, `fast`:
-        # two calls were 8% of its step)
+        # step: kept over a `self.log` per step, a visible share of a small net's CPU step when profiled
         n = len(y)
         self.train_sums += torch.stack([loss.detach() * n, (logits.detach().argmax(1) == y).sum().to(loss.dtype)])
         self.train_seen += n

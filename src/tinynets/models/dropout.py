@@ -1,8 +1,8 @@
 """Element-wise dropout that is fast on CPU.
 
 `nn.Dropout` on CPU draws one double-precision Bernoulli sample per element, serially
-(`bernoulli_`): on deep_narrow it takes about as long as the rest of the training step
-(profiled: `aten::bernoulli_` ~30% of CPU time, plus its multiplies). The dropped positions of
+(`bernoulli_`): on deep_narrow a large share of the training step when profiled (what this layer
+gains: `make bench`'s nn.Dropout option, docs/speed.md). The dropped positions of
 an i.i.d. Bernoulli(p) mask are a Bernoulli process, so the gaps between them are i.i.d.
 Geometric(p): drawing only the ~p*n gaps (inverse CDF of float32 uniforms), a cumulative sum and
 one `index_fill_` gives a mask with the same distribution for a fraction of the random draws.

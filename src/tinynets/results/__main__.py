@@ -1,5 +1,6 @@
-"""`python -m tinynets.results run [LABEL ...] | report` (`make reproduce`, `make report`), from the
-repository (or `--root DIR`): train the missing results of record, or write their report."""
+"""`python -m tinynets.results run [LABEL ...] | report | docs [--check]` (`make reproduce`, `make report`,
+`make docs`), from the repository (or `--root DIR`): train the missing results of record, write their
+report, or render the generated blocks of README.md and docs/*.md again."""
 
 from __future__ import annotations
 
@@ -20,8 +21,14 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--jobs", type=int, default=1, help="runs at a time (each gets cores/jobs torch threads)")
     r.add_argument("--seeds", type=int, nargs="+", help="only these of each entry's seeds (default all)")
     sub.add_parser("report", help="write results.json, README.md, curves.png and frontier.png")
+    d = sub.add_parser("docs", help="render the generated blocks of README.md and docs/*.md from experiments/")
+    d.add_argument("--check", action="store_true", help="rewrite nothing; exit 1 when a page is stale")
     args = ap.parse_args(argv)
     try:
+        if args.cmd == "docs":
+            from tinynets.results.docs import docs
+
+            return docs(args.root, args.check)
         spec = load_spec(args.root)
         if args.cmd == "run":
             from tinynets.results.runner import run

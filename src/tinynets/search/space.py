@@ -63,8 +63,8 @@ def override_value(value: Any) -> str:
 
 class ParamCounter:
     """The exact parameter count of the model a trial would build: the task config with the
-    sampled `model.*` values applied and its `model.net` instantiated (about 2 ms for
-    model=searchable; counts are cached per architecture). None when it cannot be built (the
+    sampled `model.*` values applied and its `model.net` instantiated (counts are cached per
+    architecture). None when it cannot be built (the
     job will say why)."""
 
     def __init__(self, task_cfg: DictConfig, fixed: dict[str, str] | None = None) -> None:
