@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # this checkout's sources first, whichever checkout the venv was installed from
 export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
 
-.PHONY: install data train test summary clean-outputs reproduce report docs backprop-report bench bench-fast bench-startup bench-sweeps bench-gpu
+.PHONY: install data train test search summary clean-outputs reproduce report docs backprop-report bench bench-fast bench-startup bench-sweeps bench-search bench-gpu
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ data: $(STAMP)
 
 train: data
 	$(BIN)/python train.py paths.data_dir=$(abspath $(DATA)) $(ARGS)
+
+# a search by N asynchronous workers on one study: make search WORKERS=2 ARGS="hparams_search=frontier"
+WORKERS ?= 2
+search: data
+	$(BIN)/python -m tinynets.search.workers $(WORKERS) paths.data_dir=$(abspath $(DATA)) $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -76,6 +81,12 @@ bench-startup: data
 
 bench-sweeps: data
 	$(BIN)/python -m tinynets.bench sweeps $(ARGS)
+	$(BIN)/python -m tinynets.results docs
+
+# a fixed 6-trial search batched (joblib, 2 at a time) and by 1 and 2 asynchronous workers: trials per
+# hour and idle worker-seconds, 3 interleaved repeats (~? min on a 2-core CPU)
+bench-search: data
+	$(BIN)/python -m tinynets.bench search $(ARGS)
 	$(BIN)/python -m tinynets.results docs
 
 bench-gpu: data

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.errors import ConfigError, fail
-from tinynets.overrides import split, value_of
+from tinynets.overrides import key_value, split, value_of
 
 OUR_MARK = "TINYNETS_ONE_LINE_ERRORS"  # set with HYDRA_FULL_ERROR by us, not by the user
 WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EROFS, errno.EEXIST, errno.ENOSPC, errno.EISDIR}
@@ -49,7 +49,16 @@ def describe(e: BaseException, argv: list[str]) -> str | None:
     """The one line for an error Hydra raised (mostly a ConfigError's), or None when it is not one of those
     (a bug)."""
     from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+    from omegaconf.errors import InterpolationResolutionError
 
+    if isinstance(e, InterpolationResolutionError):  # a resolver failed: an unset variable, an unreadable file
+        why = re.sub(r"^\w+ raised while resolving interpolation: ", "", str(e).splitlines()[0]).strip('"')
+        leaf = str(getattr(e, "full_key", "") or "").rpartition(".")[2]
+        typed = [(k, v) for k, v in map(key_value, argv) if "${" in v]
+        named = [(k, v) for k, v in typed if leaf and (k == leaf or k.endswith("." + leaf))]
+        if len(named or typed) == 1:  # the override that holds the interpolation
+            return str(ConfigError(*(named or typed)[0], why))
+        return why
     if isinstance(e, MissingConfigException) and e.missing_cfg_file and e.options is not None:
         group, _, name = str(e.missing_cfg_file).rpartition("/")
         if group:

@@ -30,6 +30,23 @@ def job_subdir(override_dirname: str, seed: object) -> str:
     return f"{safe_name(override_dirname)}/seed={seed}"
 
 
+def read(path: str) -> str:
+    """`${tinynets.read:FILE}`: the text of FILE, stripped (a secret such as a storage URL with its
+    password, kept out of the config and the command line; Hydra saves the interpolation, not the
+    text). FILE may name environment variables and `~` (`${tinynets.read:$TINYNETS_STORAGE_FILE}`:
+    Hydra's override grammar has no interpolation inside an interpolation's argument)."""
+    from pathlib import Path
+
+    from tinynets.errors import UserError
+
+    name = os.path.expanduser(os.path.expandvars(str(path)))
+    try:
+        return Path(name).read_text().strip()
+    except OSError as e:
+        raise UserError(f"${{tinynets.read:{path}}}: cannot read {name} ({e.strerror or e})") from None
+
+
 def register() -> None:
     OmegaConf.register_new_resolver("tinynets.job_subdir", job_subdir, replace=True)
     OmegaConf.register_new_resolver("tinynets.pid", os.getpid, use_cache=True, replace=True)
+    OmegaConf.register_new_resolver("tinynets.read", read, replace=True)

@@ -32,3 +32,18 @@ class CrashAt(Callback):
         if trainer.current_epoch == self.epoch and self.marker.exists() \
                 and self.model in self.marker.read_text().split():
             raise RuntimeError(f"injected crash at epoch {self.epoch + 1}")
+
+
+class Beacon(Callback):
+    """Sleeps after every training batch and appends `<pid> <run dir>` to `path`: which process runs
+    which trial right now, so that a test can kill a search worker in the middle of a trial."""
+
+    def __init__(self, path: str, sleep: float = 0.3) -> None:
+        self.path, self.sleep = Path(path), sleep
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        import os
+
+        with open(self.path, "a") as f:
+            f.write(f"{os.getpid()} {trainer.default_root_dir}\n")
+        time.sleep(self.sleep)

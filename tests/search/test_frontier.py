@@ -114,13 +114,14 @@ def dashboard_shows(db: Path, study, front: set[int]) -> None:
 @pytest.mark.slow
 def test_two_processes_share_one_journal(tmp_path, tiny_mnist):
     """The SLURM recipe on one machine: two search processes at once on one journal file, one of
-    them running its trials two at a time through joblib; 6 trials, distinct numbers, none lost."""
+    them running its trials two at a time through joblib. The budget is the study's: together they
+    finish exactly n_trials=4 trials, distinct numbers, each run by exactly one process."""
     import optuna
 
     journal = tmp_path / "shared" / "journal.log"
     common = ("-m", *tiny_args(tiny_mnist, "X", "arch_search")[:-len(FIXED)], *FIXED,
               "model.net.c2=choice(8,12,16)", "model.net.c3=choice(8,16,24)", f"hydra.sweeper.storage=journal:{journal}",
-              "hydra.sweeper.n_trials=3")
+              "hydra.sweeper.n_trials=4")
     common = tuple(a for a in common if a != "hydra.sweep.dir=X")
     procs = {
         "a": subprocess.Popen([sys.executable, str(ROOT / "train.py"), *common, f"hydra.sweep.dir={tmp_path / 'a'}",
@@ -137,17 +138,20 @@ def test_two_processes_share_one_journal(tmp_path, tiny_mnist):
     from optuna.storages.journal import JournalFileBackend
 
     study = optuna.load_study(study_name="arch_search", storage=JournalStorage(JournalFileBackend(str(journal))))
-    assert sorted(t.number for t in study.trials) == list(range(6))
+    assert sorted(t.number for t in study.trials) == list(range(4))
     assert all(t.state.name == "COMPLETE" for t in study.trials)
     mine = {k: {int(d.name.removeprefix("trial=")) for d in (tmp_path / k).glob("trial=*")} for k in "ab"}
-    assert len(mine["a"]) == len(mine["b"]) == 3 and mine["a"] | mine["b"] == set(range(6))
+    assert not mine["a"] & mine["b"] and mine["a"] | mine["b"] == set(range(4))
     owners = {k: {study.trials[n].user_attrs["owner"] for n in mine[k]} for k in "ab"}
-    assert all(len(o) == 1 for o in owners.values()) and owners["a"] != owners["b"]
-    sweeper_pid = int(owners["a"].pop().rpartition(":")[2])
-    job_pids = {json.loads((tmp_path / "a" / f"trial={n}" / "metrics.json").read_text())["pid"] for n in mine["a"]}
-    assert sweeper_pid not in job_pids  # joblib ran a's trials in worker processes
+    assert all(len(o) <= 1 for o in owners.values()) and not owners["a"] & owners["b"]
+    if mine["a"]:
+        sweeper_pid = int(next(iter(owners["a"])).rpartition(":")[2])
+        job_pids = {json.loads((tmp_path / "a" / f"trial={n}" / "metrics.json").read_text())["pid"] for n in mine["a"]}
+        assert sweeper_pid not in job_pids  # joblib ran a's trials in worker processes
     # each process's leaderboard covers its own jobs; the study holds all
-    assert {r["job"] for r in read_csv(tmp_path / "b" / "leaderboard.csv")} == {f"trial={n}" for n in mine["b"]}
+    for k in "ab":
+        if mine[k]:
+            assert {r["job"] for r in read_csv(tmp_path / k / "leaderboard.csv")} == {f"trial={n}" for n in mine[k]}
 
 
 def free_port() -> int:
@@ -168,7 +172,7 @@ def refused(tmp_path, tiny_mnist, *args: str, search="frontier") -> str:
 def test_unknown_storage_scheme(tmp_path, tiny_mnist):
     assert refused(tmp_path, tiny_mnist, "hydra.sweeper.storage=redis://localhost/0") == (
         "error: hydra.sweeper.storage='redis://localhost/0' is not allowed: must be an Optuna RDB URL "
-        "(sqlite:///<file>, postgresql://user@host/db, mysql://...) or journal:<file> (Optuna's JournalStorage, "
+        "(sqlite:///<file>, postgresql+psycopg://user@host/db, mysql://...) or journal:<file> (Optuna's JournalStorage, "
         "a file on a shared file system)")
 
 

@@ -228,20 +228,20 @@ def test_search_trains_inside_the_budget_and_resumes(tmp_path, tiny_mnist):
     assert instantiate(as_used.model.net).num_params == metrics(sweep, best.number)["params"]
     first = {p: p.stat().st_mtime_ns for p in sweep.glob("trial=*/metrics.json")}
 
-    # an interrupted run left trial 3 RUNNING (its process is gone): the same command fails it and runs
-    # its parameters again, then goes on
+    # an interrupted run left trial 3 RUNNING (its process is gone): the same command with a budget of 5
+    # fails it, runs its parameters again (the retry does not count against the budget), then goes on
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     study = load_study(sweep)
     study.enqueue_trial({"model.net.c3": 8})
     stale = study.ask(fixed_distributions={"model.net.c3": trials[0].distributions["model.net.c3"]})
     stale.set_user_attr("owner", f"{socket.gethostname()}:{gone.pid}")
-    code, err = train_inprocess(*args, "hydra.sweeper.n_trials=2")
+    code, err = train_inprocess(*args, "hydra.sweeper.n_trials=5")
     assert code == 0, err
     trials = load_study(sweep).trials
     assert [t.number for t in trials] == [0, 1, 2, 3, 4, 5]
     assert trials[3].state == TrialState.FAIL and trials[4].state == TrialState.COMPLETE
-    assert trials[4].params == {"model.net.c3": 8} and trials[4].user_attrs["retry_of"] == 3
+    assert trials[4].params == {"model.net.c3": 8} and trials[4].system_attrs["failed_trial"] == 3
     assert trials[5].state == TrialState.COMPLETE  # the sampler goes on (trial 5 draws with seed 3 + 5)
     assert {p: p.stat().st_mtime_ns for p in first} == first
     assert len(read_csv(sweep / "leaderboard.csv")) == 5  # trial 3 never started a job

@@ -113,11 +113,20 @@ class TinynetsOptunaSweeperConf:
     pruner: Any = MISSING          # built in each trial's job, which reports its per-epoch val accuracy to it
     # metric of the job's metrics.json -> maximize | minimize; two or more: a multi-objective study
     objectives: Dict[str, str] = field(default_factory=lambda: {"best_val_acc": "maximize"})
-    # an Optuna RDB URL (sqlite:///f.db, postgresql://...) or journal:<file> (JournalStorage)
+    # an Optuna RDB URL (sqlite:///f.db, postgresql+psycopg://...) or journal:<file> (JournalStorage); a URL
+    # with a password comes from the environment or a file: ${oc.env:TINYNETS_STORAGE}, ${tinynets.read:FILE}
     storage: Optional[str] = None
     study_name: Optional[str] = None
-    n_trials: int = 20             # trials this process runs (processes sharing a study add theirs)
-    n_jobs: int = 1                # trials launched at once (hydra/launcher=joblib runs them in parallel)
+    n_trials: int = 20             # the study's budget: every process on it together finishes this many trials
+    n_jobs: int = 1                # trials asked at once by this process (hydra/launcher=joblib runs them in parallel)
+    # RDB storages: a running trial's heartbeat every heartbeat_interval s (0: none); a trial without one for
+    # grace_period s is failed by a live process and retried up to max_retry times (null: no limit)
+    heartbeat_interval: int = 10
+    grace_period: int = 60
+    max_retry: Optional[int] = 2
+    # an early stop for searches without a pruner (multi-objective): {epoch: k, val_acc: x} stops a trial
+    # whose val accuracy after epoch k is below x; it is recorded as pruned, with its epoch
+    floor: Any = None  # (untyped: OmegaConf cannot merge a mapping into a None typed as a Dict)
     max_failure_rate: float = 0.0  # jobs that raise past tinynets' own failure isolation
     # draws of the sampler per trial to find an architecture within max_params (0: sample blind)
     budget_draws: int = 200

@@ -6,6 +6,7 @@ pipeline and against a raw loop with no framework, side by side in one process.
                                               #   and its ratio to one epoch of (a) for deep_narrow
     python -m tinynets.bench startup          # `train.py --help` and the first training step, from the command
     python -m tinynets.bench sweeps           # a 6-LR, 1-epoch sweep: basic launcher vs joblib (2 jobs x 1 thread)
+    python -m tinynets.bench search           # a 6-trial search: batched (joblib) vs 1 and 2 asynchronous workers
     python -m tinynets.bench gpu              # on one GPU -> experiments/bench/gpu.json (`--device cpu --quick`: a test)
     python -m tinynets.bench report           # README.md again from results.json and gpu.json
 
@@ -41,7 +42,7 @@ prints but records nothing (bench.__main__).
 
 This package file holds the paths the bench shares; its modules, each importing only those
 before it: clock, pipelines, throughput, fast, startup (+ probe, run as its own process), sweeps,
-gpu, store, render, __main__ (the command line).
+search, gpu, store, render, __main__ (the command line).
 """
 
 from __future__ import annotations

@@ -26,11 +26,13 @@ from tinynets.bench.gpu import gpu, no_gpu
 from tinynets.bench.render import (
     render_fast,
     render_gpu,
+    render_search,
     render_startup,
     render_sweeps,
     render_throughput,
     write_readme,
 )
+from tinynets.bench.search import search_bench
 from tinynets.bench.startup import startup
 from tinynets.bench.store import load_results, save
 from tinynets.bench.sweeps import LRS, sweeps
@@ -80,7 +82,7 @@ def not_of_record(code: dict) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tinynets.bench", description=tinynets.bench.__doc__.split("\n\n")[0])
-    ap.add_argument("what", nargs="?", default="throughput", choices=("throughput", "fast", "startup", "sweeps", "gpu", "report"))
+    ap.add_argument("what", nargs="?", default="throughput", choices=("throughput", "fast", "startup", "sweeps", "search", "gpu", "report"))
     ap.add_argument("overrides", nargs="*", help="config overrides (fast: the run's; throughput: added to (b) and (c))")
     ap.add_argument("--models", nargs="+", default=["deep_narrow", "gap_fc"])
     ap.add_argument("--batch-size", type=int, default=128)
@@ -91,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=None,
                     help=f"interleaved repeats (throughput: default and least {throughput_mod.MIN_REPEATS}; fast: "
-                         f"default and least {fast_mod.MIN_REPEATS}; startup: default 5)")
+                         f"default and least {fast_mod.MIN_REPEATS}; startup: default 5; search: default 3)")
     ap.add_argument("--no-options", action="store_true", help="skip the options table")
     ap.add_argument("--data-dir", default=str(ROOT / "data"))
     ap.add_argument("--out", default=str(OUT), help="where results.json and README.md go")
@@ -113,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     least = MIN_REPEATS.get(args.what)
     args.repeats_given = args.repeats is not None
     if args.repeats is None:
-        args.repeats = least or 5
+        args.repeats = least or (3 if args.what == "search" else 5)
     if least and args.repeats < least and not args.quick:
         return report(f"--repeats {args.repeats}: a {args.what} result needs at least {least} interleaved repeats "
                       f"(pass --repeats {least} or more)")
@@ -145,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             res = sweeps([f"paths.data_dir={settings.data_dir}", *quick_data, *args.overrides],
                          LRS[:2] if args.quick else LRS, Path(tmp) / "sweeps", args.quick, argv)
             return _record(out, "sweeps", res, args, code, render_sweeps(res))
+        if args.what == "search":
+            res = search_bench(settings.data_dir, Path(tmp) / "search", 1 if args.quick and not args.repeats_given
+                               else args.repeats, args.quick, args.overrides, argv)
+            return _record(out, "search", res, args, code, render_search(res))
         if args.what == "gpu":
             res = gpu(settings.data_dir, Path(tmp) / "gpu", args.device, args.quick, [*quick_data, *args.overrides],
                       argv)

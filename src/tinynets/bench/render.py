@@ -34,7 +34,8 @@ def render(results: dict[str, Any], gpu: dict[str, Any] | None = None) -> str:
              f"(`make bench-startup`); on one GPU, 20 epochs of `deep_narrow` under {GOALS['gpu_20_epochs_s']:g} s, "
              f"the backprop-sheet sweep under {GOALS['gpu_sheet_sweep_s']:g} s and the 18-job sweep sharing the GPU "
              f"at >= {GOALS['gpu_shared_vs_sequential']:g}x the sequential throughput (`make bench-gpu`). "
-             "`make bench-sweeps` times a CPU sweep with the basic launcher and with joblib. Results measured "
+             "`make bench-sweeps` times a CPU sweep with the basic launcher and with joblib; `make bench-search` a "
+             "search batched and by asynchronous workers. Results measured "
              "before these goals were restated (issue 25: ratios of medians, one run per seed) are shown as "
              "measured and marked not judged. Every result names the commit it ran; one from a working tree with "
              "uncommitted changes says so.", ""]
@@ -63,6 +64,8 @@ def render_machine(key: str, entry: dict[str, Any]) -> list[str]:
         lines += [*render_startup(entry["startup"]), ""]
     if entry.get("sweeps"):
         lines += [*render_sweeps(entry["sweeps"]), ""]
+    if entry.get("search"):
+        lines += [*render_search(entry["search"]), ""]
     return lines
 
 
@@ -114,6 +117,29 @@ def render_sweeps(s: dict[str, Any]) -> list[str]:
                      f"{', '.join(map(str, r['torch_threads'])) or 'n/a'} | {r['jobs_ok']}/{r['jobs']} | "
                      f"**{r['wall_s']:.1f} s** |")
     lines += ["", f"Faster: **{s['faster']}**; basic / joblib = {s['joblib_vs_basic']:.2f} (above 1: joblib is faster)."]
+    return lines
+
+
+def render_search(s: dict[str, Any]) -> list[str]:
+    def cell(x: dict[str, Any], fmt: str) -> str:
+        return f"**{x['median']:{fmt}}** ({x['min']:{fmt}}-{x['max']:{fmt}})"
+
+    lines = ["### Search on CPU: batched trials against asynchronous workers", "",
+             f"Command: `{s['command']}` ({s['date']}, {render_code(s)})"
+             f"{' **QUICK MODE: synthetic data, not a measurement**' if s.get('quick') else ''}. "
+             f"Load: {load_line(s.get('load', {}))}.", "",
+             f"The same {s['n_trials']}-trial grid of short and long trials (`{' '.join(s['grid'])}`), "
+             f"`<search>` = `{' '.join(s['search'])}`; the median of {s['repeats']} interleaved repeats "
+             "(min-max). Idle worker-seconds: from the first trial's start to the last one's end, the seconds "
+             "each worker slot spent outside a trial.", "",
+             "| mode | command | slots x torch threads | trials | whole command (s) | trials per hour | "
+             "idle worker-seconds |", "|---|---|---|---|---|---|---|"]
+    for name, m in s["modes"].items():
+        lines.append(f"| {name} | `{m['command']}` | {m['slots']} x {'/'.join(map(str, m['torch_threads'])) or '?'} | {'/'.join(map(str, m['trials']))} | "
+                     f"{cell(m['wall_s'], '.1f')} | {cell(m['trials_per_hour'], '.0f')} | "
+                     f"{cell(m['idle_worker_s'], '.1f')} |")
+    lines += ["", f"Trials per hour, async 2 workers / batched 2 jobs: **{s['async2_vs_batched2']:.2f}**; "
+              f"async 2 workers / 1 worker: **{s['async2_vs_async1']:.2f}**."]
     return lines
 
 
@@ -175,6 +201,8 @@ def render_history(rows: list[dict[str, Any]]) -> list[str]:
         b_c = "; ".join(f"{k} {v:.3f}" + (f" ({bc_spread[k][0]:.3f}-{bc_spread[k][1]:.3f})" if k in bc_spread else "")
                         for k, v in (r.get("b/c") or {}).items() if v is not None)
         other = f"{r['repeats']} repeats" if r.get("repeats") else ""
+        if r["section"] == "search":
+            other = "search, trials/hour: " + ", ".join(f"{k} {v:.0f}" for k, v in r["trials_per_hour"].items())
         if r["section"] == "sweeps":
             other = "sweep " + ", ".join(f"{k} {v:.1f} s" for k, v in r["sweep_s"].items()) + f"; {r['faster']} faster"
         elif r["section"] == "gpu":

@@ -87,6 +87,10 @@ def history_row(section: str, data: dict[str, Any], key: str) -> dict[str, Any]:
     elif section == "startup":
         row["first_step_median_s"] = data.get("first_step_median_s")
         row["help_median_s"] = data.get("help_median_s")
+    elif section == "search":
+        row["trials_per_hour"] = {k: v["trials_per_hour"]["median"] for k, v in data["modes"].items()}
+        row["idle_worker_s"] = {k: v["idle_worker_s"]["median"] for k, v in data["modes"].items()}
+        row["repeats"] = data.get("repeats")
     elif section == "sweeps":
         row["sweep_s"] = {k: v["wall_s"] for k, v in data["launchers"].items()}
         row["faster"] = data.get("faster")

@@ -48,11 +48,12 @@ class Run:
 
 
 def assemble(cfg: DictConfig, *, model: tuple[str, int] | None = None, trial: Any = None,
+             floor: tuple[int, float] | None = None,
              callbacks: Sequence[Any] = (), verbose: bool = True, **trainer_kwargs: Any) -> Run:
     """The Trainer of `cfg`'s run: the logger and callbacks groups' objects, then (for a classifier,
     `model` = its name and params) the callbacks it always has (History, EpochSeed, DivergenceGuard,
-    RunIdentity, Curves; OptunaPruning for a search `trial`), then `callbacks`; `trainer_kwargs`
-    override the trainer group. Every object is built with one-line errors."""
+    RunIdentity, Curves; OptunaPruning for a search `trial`, else FloorStop for a search's
+    `floor`), then `callbacks`; `trainer_kwargs` override the trainer group. Every object is built with one-line errors."""
     loggers = [build(c, f"logger.{k}", OmegaConf.select(c, "_target_"))
                for k, c in cfg.get("logger", {}).items() if c]
     chosen = [build(c, f"callbacks.{k}", OmegaConf.select(c, "_target_"))
@@ -60,7 +61,15 @@ def assemble(cfg: DictConfig, *, model: tuple[str, int] | None = None, trial: An
     run = Run(trainer=None, loggers=loggers)
     always: list[Any] = []
     if model is not None:
-        from tinynets.run.callbacks import Curves, DivergenceGuard, EpochSeed, History, OptunaPruning, RunIdentity
+        from tinynets.run.callbacks import (
+            Curves,
+            DivergenceGuard,
+            EpochSeed,
+            FloorStop,
+            History,
+            OptunaPruning,
+            RunIdentity,
+        )
 
         model_name, params = model
         run.history = History(verbose=verbose and global_rank() == 0)  # one epoch line, not one per DDP rank
@@ -69,6 +78,9 @@ def assemble(cfg: DictConfig, *, model: tuple[str, int] | None = None, trial: An
                   Curves(output_dir(cfg) / "curves.png", run.history, cfg.target_acc)]
         if trial is not None:
             run.pruning = OptunaPruning(trial)
+        elif floor is not None:
+            run.pruning = FloorStop(*floor)
+        if run.pruning is not None:
             always.append(run.pruning)
     if cfg.trainer.get("enable_progress_bar") is None and "enable_progress_bar" not in trainer_kwargs:
         trainer_kwargs["enable_progress_bar"] = sys.stderr.isatty()

@@ -142,6 +142,30 @@ class OptunaPruning(Callback):
         return f"by {name} at epoch {self.pruned_epoch} ({self.monitor}={self.pruned_value:.2f})"
 
 
+class FloorStop(Callback):
+    """A search trial's early-stop rule where Optuna's pruners do not apply (a multi-objective study):
+    after epoch `epoch`, a val accuracy below `value` stops the run (rank 0 decides, every rank stops)."""
+
+    def __init__(self, epoch: int, value: float, monitor: str = "val/acc") -> None:
+        self.epoch, self.value, self.monitor = epoch, value, monitor
+        self.pruned_epoch: int | None = None
+        self.pruned_value: float | None = None
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        below = value is not None and trainer.current_epoch + 1 == self.epoch and float(value) < self.value
+        if trainer.strategy.broadcast(bool(below), src=0):
+            self.pruned_epoch, self.pruned_value = trainer.current_epoch + 1, float(value)
+            trainer.should_stop = True
+
+    @property
+    def reason(self) -> str | None:
+        if self.pruned_epoch is None:
+            return None
+        return (f"below the floor at epoch {self.pruned_epoch} ({self.monitor}={self.pruned_value:.2f} "
+                f"< {self.value:g})")
+
+
 class EpochSeed(Callback):
     """Reseeds torch (and Python's, numpy's) RNG at the start of every training epoch from
     (seed, epoch, rank): an epoch's augmentation and dropout then depend on nothing before it,

@@ -70,7 +70,7 @@ class RunContext:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = build(cfg.data, "data", choice(cfg, "data"))
         datamodule.prepare_data()  # before anything is written: a data error leaves no half run
-        run = assemble(cfg, model=(model_name, params), trial=trial)
+        run = assemble(cfg, model=(model_name, params), trial=trial, floor=search.floor(cfg))
         module = build_module(cfg, net, model_name)
         if plan.ckpt is not None:
             resume.check_weights_fit(plan.ckpt, module, model_name, params, output_dir(cfg))
@@ -107,7 +107,8 @@ class RunContext:
             eval_set=self.datamodule.eval_set, lr=cfg.lr, seed=cfg.seed, target_acc=cfg.target_acc,
             target_epochs=cfg.target_epochs, max_params=cfg.max_params,
             device=device_name(str(cfg.trainer.get("accelerator", "cpu"))), overrides=task_overrides(),
-            world_size=self.trainer.world_size, host=platform.node(), pid=os.getpid(), code=self.code, **extra)
+            world_size=self.trainer.world_size, host=platform.node(), pid=os.getpid(),
+            slurm_job=os.environ.get("SLURM_JOB_ID"), code=self.code, **extra)
 
     def fit(self) -> None:
         """Train (from plan.ckpt when resuming); Lightning unpickles plain data only (weights_only: our

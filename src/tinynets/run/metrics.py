@@ -14,6 +14,7 @@ from tinynets.files import read_json, write_json
 FILE = "metrics.json"
 OK, PRUNED, DIVERGED, FAILED = "ok", "pruned", "diverged", "failed"  # a record's `status`
 KILLED = "killed"  # what a sweep reports for a job dir with no record (killed, or still running)
+RETRIED = "retried"  # a search trial whose process died: its study ran the same point again as another trial
 COMPLETE = (OK, PRUNED, DIVERGED)  # a re-run does not redo these; FAILED is retried
 EVAL_LABELS = {"test": "official 10k test set", "holdout": "holdout split of train"}  # a record's `eval_set`
 
@@ -34,7 +35,7 @@ def read_metrics(run_dir: str | os.PathLike) -> dict[str, Any] | None:
 def failure_record(status: str, error: str, **fields: Any) -> dict[str, Any]:
     """The record of a run that could not finish: its status (FAILED, or PRUNED for a search trial
     refused before training) and why, with what is known of it."""
-    assert status in (FAILED, PRUNED, DIVERGED), status
+    assert status in (FAILED, PRUNED, DIVERGED, RETRIED), status
     return {"status": status, "error": error, **fields}
 
 

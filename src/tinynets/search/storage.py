@@ -1,29 +1,75 @@
-"""Where a search's study lives: which Optuna storage a `hydra.sweeper.storage` string means,
-the local file it is kept in (sqlite, journal), and the storage object itself."""
+"""Where a search's study lives and how processes share it: which Optuna storage a
+`hydra.sweeper.storage` string means (its password never shown: `redact`), the storage object (with
+Optuna's heartbeat and retry of stale trials where the storage has them), the study-level lock that
+makes "is there budget left? then ask" one step across processes, and the study's id, read through
+the storage's public API.
+
+What each storage promises (docs/scale-out.md):
+- PostgreSQL (and other RDB servers): heartbeats; a trial whose process died (any host) is failed after
+  `grace_period` and retried by a live worker; the budget lock is a PostgreSQL advisory lock.
+- sqlite: heartbeats too, on one machine (sqlite's own locking is not for network file systems).
+- journal:<file>: no heartbeat in Optuna; a trial left RUNNING is failed and retried only by a worker on
+  the host that ran it (it can tell the process is gone); made for shared file systems.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from tinynets.errors import ConfigError
+from tinynets.errors import ConfigError, UserError
 
 JOURNAL = "journal:"
 RDB_DIALECTS = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
-STORAGE_ALLOWED = ("an Optuna RDB URL (sqlite:///<file>, postgresql://user@host/db, mysql://...) "
+STORAGE_ALLOWED = ("an Optuna RDB URL (sqlite:///<file>, postgresql+psycopg://user@host/db, mysql://...) "
                    "or journal:<file> (Optuna's JournalStorage, a file on a shared file system)")
+SECRET_HOW = ("a password must not be typed into the config or the command line (it would be saved in .hydra/ "
+              "and the logs): put the URL in an environment variable, hydra.sweeper.storage='${oc.env:TINYNETS_STORAGE}', "
+              "or in a file, hydra.sweeper.storage='${tinynets.read:/path/to/storage.url}'")
 
 
-def check_storage(url: Any) -> str:
-    """The storage string, checked: `journal:<path>` or an RDB URL of a known dialect."""
+def _password(url: str) -> str | None:
+    if url.startswith(JOURNAL) or "://" not in url:
+        return None
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password
+    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy parses: nothing to hide
+        return None
+
+
+def redact(text: Any, url: str | None = None) -> str:
+    """`text` with the storage URL's password replaced by ***: a URL itself, or any message that may
+    quote it (`url` names the URL whose password to hide)."""
+    text = "" if text is None else str(text)
+    password = _password(url if url is not None else text)
+    if password:
+        from urllib.parse import quote_plus
+
+        for form in {password, quote_plus(password)}:
+            text = text.replace(form, "***")
+    return text
+
+
+def check_storage(url: Any, raw: Any = None) -> str:
+    """The storage string, checked: `journal:<path>` or an RDB URL of a known dialect; `raw` is the
+    value as written in the config (an interpolation for a URL read from the environment or a file):
+    a password typed in literally is refused."""
     text = "" if url is None else str(url)
     if text.startswith(JOURNAL) and text[len(JOURNAL):].strip():
         return text
     m = re.match(r"^([A-Za-z][\w]*)(\+\w+)?://", text)
-    if m and m.group(1).lower() in RDB_DIALECTS:
-        return text
-    raise ConfigError("hydra.sweeper.storage", url, f"must be {STORAGE_ALLOWED}")
+    if not (m and m.group(1).lower() in RDB_DIALECTS):
+        raise ConfigError("hydra.sweeper.storage", redact(url), f"must be {STORAGE_ALLOWED}")
+    typed = text if raw is None else str(raw)
+    if _password(text) and "${" not in typed:
+        raise ConfigError("hydra.sweeper.storage", redact(text), SECRET_HOW)
+    return text
 
 
 def storage_file(url: str) -> Path | None:
@@ -35,8 +81,17 @@ def storage_file(url: str) -> Path | None:
     return None
 
 
-def open_storage(url: str):
-    """The Optuna storage object for a checked storage string (see check_storage)."""
+def has_heartbeat(url: str) -> bool:
+    """Whether Optuna keeps heartbeats in this storage (its RDB storages; not the journal)."""
+    return not url.startswith(JOURNAL)
+
+
+def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None,
+                 max_retry: int | None = None):
+    """The Optuna storage object for a checked storage string. With `heartbeat_interval` (RDB only),
+    RUNNING trials without a heartbeat for `grace_period` seconds are failed by the next worker that
+    looks, and retried (same parameters, lineage in the retry's system attrs) up to `max_retry` times.
+    A storage that cannot be reached is one line naming the URL without its password."""
     import optuna
 
     path = storage_file(url)
@@ -47,5 +102,74 @@ def open_storage(url: str):
         from optuna.storages.journal import JournalFileBackend
 
         return JournalStorage(JournalFileBackend(str(path)))
-    return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}}
-                                      if url.startswith("sqlite") else None)
+    beat: dict[str, Any] = {}
+    if heartbeat_interval:
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        beat = dict(heartbeat_interval=int(heartbeat_interval), grace_period=grace_period,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **beat)
+    except ModuleNotFoundError as e:  # e.g. psycopg for postgresql+psycopg://
+        raise UserError(f"hydra.sweeper.storage={redact(url)!r} needs the Python package {e.name!r}: "
+                        "pip install 'tinynets[cluster]'") from None
+    except Exception as e:  # noqa: BLE001 - SQLAlchemy's OperationalError and friends: the server is not there
+        raise unreachable(url, e) from None
+
+
+def unreachable(url: str, e: BaseException) -> UserError:
+    """The one line for a storage that cannot be reached: its URL without the password, and why."""
+    reason = redact(" ".join(str(getattr(e, "orig", None) or e).split()), url)[:300]
+    return UserError(f"hydra.sweeper.storage: cannot reach {redact(url)} ({type(e).__name__}: {reason})")
+
+
+def study_id(storage, study_name: str) -> int:
+    return storage.get_study_id_from_name(study_name)
+
+
+def trial_id(storage, study_name: str, number: int) -> int:
+    """A trial's storage id from its study's name and its number (public storage API only)."""
+    return storage.get_trial_id_from_study_id_trial_number(study_id(storage, study_name), number)
+
+
+def _lock_key(url: str, study_name: str) -> int:
+    """A signed 64-bit key for PostgreSQL's advisory lock, from the study (not the password)."""
+    digest = hashlib.sha1(f"{redact(url)}|{study_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def study_lock(url: str, study_name: str, timeout: float = 600) -> Iterator[None]:
+    """Held while a process decides whether the study's budget allows one more trial and asks for it,
+    so that workers together never start more than the budget: a file lock beside a sqlite or journal
+    file, an advisory lock on PostgreSQL, none elsewhere (other servers: the budget may be exceeded by
+    a trial per racing worker)."""
+    path = storage_file(url)
+    if path is not None:
+        from filelock import FileLock
+
+        with FileLock(str(path) + ".tinynets.lock", timeout=timeout):
+            yield
+        return
+    if not url.split(":", 1)[0].split("+", 1)[0].lower().startswith("postgres"):
+        yield
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url, pool_pre_ping=True)
+    key = _lock_key(url, study_name)
+    try:
+        try:
+            conn = engine.connect()
+        except Exception as e:  # noqa: BLE001 - the server is not there
+            raise unreachable(url, e) from None
+        with conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+    finally:
+        engine.dispose()

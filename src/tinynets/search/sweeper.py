@@ -18,18 +18,19 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import socket
+import time
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import InterpolationResolutionError
 
 from tinynets import overrides
 from tinynets.checks import is_finite_number
-from tinynets.errors import ConfigError, fail
+from tinynets.errors import ConfigError, UserError, fail
 from tinynets.run.metrics import OK, PRUNED, read_metrics
-from tinynets.search.storage import check_storage, open_storage
+from tinynets.search.storage import check_storage, has_heartbeat, open_storage, redact, study_lock
+from tinynets.search.study import Ask, Heartbeat, budget, next_trial, recover, retry_of
 from tinynets.search.trial import TRIAL_KEY, check_holdout
 
 log = logging.getLogger("tinynets.search")
@@ -40,16 +41,6 @@ NOT_COMPARED = ("paths.", "resume")    # where things live may differ between ma
 
 def refuse(e: ConfigError) -> None:
     fail(e)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def job_metrics(ret) -> dict[str, Any] | None:
@@ -134,7 +125,7 @@ class OptunaSweep:
         name = study.study_name
         if theirs != directions:
             refuse(ConfigError("hydra.sweeper.study_name", name,
-                               f"the study in {storage_url} has directions {', '.join(theirs)}, this search "
+                               f"the study in {redact(storage_url)} has directions {', '.join(theirs)}, this search "
                                f"{', '.join(directions)}: choose another study_name"))
         before = study.user_attrs.get(SEARCH_ATTR)
         if before is None:
@@ -145,7 +136,7 @@ class OptunaSweep:
                 def show(v):
                     return " ".join(v) if isinstance(v, list) else json.dumps(v, sort_keys=True)
                 refuse(ConfigError("hydra.sweeper.study_name", name,
-                                   f"the study in {storage_url} is another search ({part}: "
+                                   f"the study in {redact(storage_url)} is another search ({part}: "
                                    f"{show(before.get(part))[:300] or '(none)'}, not {show(signature[part])[:300] or '(none)'}): "
                                    "choose another study_name or storage"))
 
@@ -171,53 +162,52 @@ class OptunaSweep:
         return budget, budget
 
     def open_study(self, storage_url, directions, signature, sampler, pruner):
+        """The study, created or loaded under the study lock (workers starting together on a new
+        storage would race to create its tables and the study), then checked to be this search's."""
         import optuna
 
-        storage = open_storage(storage_url)
+        beat = self.heartbeat_interval(storage_url)
         name = str(self.conf.study_name)
         try:
-            study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-        except KeyError:
-            study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-                                        directions=directions, load_if_exists=True)
-        self.check_study(study, storage_url, directions, signature)
-        if study.metric_names is None:  # the dashboard shows the metrics' names
-            import warnings
+            with study_lock(storage_url, name):
+                storage = self.storage = open_storage(storage_url, beat, int(self.conf.grace_period) if beat else None,
+                                                      self.max_retry())
+                study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                                            directions=directions, load_if_exists=True)
+                self.check_study(study, storage_url, directions, signature)
+                if study.metric_names is None:  # the dashboard shows the metrics' names
+                    import warnings
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study.set_metric_names(list(signature["objectives"]))
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                        study.set_metric_names(list(signature["objectives"]))
+        except UserError as e:
+            fail(e)
         return study
 
-    def requeue_interrupted(self, study) -> int:
-        """Trials a process of this machine left RUNNING and that process is gone: fail them and
-        enqueue their parameters again (only the process whose FAIL lands enqueues: no twins)."""
-        from optuna.trial import TrialState
+    def heartbeat_interval(self, url: str) -> int | None:
+        """Seconds between a running trial's heartbeats; None where the storage keeps none (journal)."""
+        value = int(self.conf.get("heartbeat_interval") or 0)
+        return value if value > 0 and has_heartbeat(url) else None
 
-        host, n = socket.gethostname(), 0
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            owner = str(t.user_attrs.get("owner", ""))
-            o_host, _, o_pid = owner.rpartition(":")
-            if not owner or o_host != host or not o_pid.isdigit() or _alive(int(o_pid)):
-                continue  # another machine's trial, a live process's, or one just asked (no owner yet)
-            try:
-                study.tell(t.number, state=TrialState.FAIL)
-            except Exception:  # noqa: BLE001 - another process got there first
-                continue
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
-            log.info("trial %d was interrupted (%s gone): marked failed, its parameters queued again",
-                     t.number, owner or "its process")
-            n += 1
-        return n
+    def max_retry(self) -> int | None:
+        value = self.conf.get("max_retry")
+        return None if value is None else int(value)
 
     # ------------------------------------------------------------------ the loop
     def sweep(self, arguments: list[str]) -> None:
 
-        from tinynets.search.space import ParamCounter, override_value
+        from tinynets.search.space import ParamCounter
 
         try:
             check_holdout(self.config)
-            storage_url = check_storage(self.conf.storage)
+            raw = OmegaConf.to_container(self.conf, resolve=False).get("storage")
+            try:
+                resolved = self.conf.storage
+            except InterpolationResolutionError as e:  # an unset variable, a file that cannot be read
+                cause = e.__cause__ if e.__cause__ is not None else e
+                raise ConfigError("hydra.sweeper.storage", raw, str(cause).splitlines()[0]) from None
+            storage_url = check_storage(resolved, raw)
         except ConfigError as e:
             refuse(e)
         objectives = self.objectives()
@@ -226,7 +216,7 @@ class OptunaSweep:
         if len(directions) > 1 and not str(self.conf.pruner._target_).endswith("NopPruner"):
             refuse(ConfigError("hydra.sweeper.pruner", str(self.conf.pruner._target_).rsplit(".", 1)[-1],
                                f"Optuna prunes single-objective studies only and this one has {len(directions)} "
-                               "objectives: use hydra/sweeper/pruner=nop"))
+                               "objectives: use hydra/sweeper/pruner=nop (or an early-stop rule: hydra.sweeper.floor)"))
         task_cfg = OmegaConf.masked_copy(self.config, [k for k in self.config if k != "hydra"])
         count = ParamCounter(task_cfg, fixed)
         self.check_budget(space, count)
@@ -239,41 +229,83 @@ class OptunaSweep:
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happens
         study = self.open_study(storage_url, directions, self.signature(space, fixed, objectives), sampler,
                                 instantiate(self.conf.pruner))
-        requeued = self.requeue_interrupted(study)
-        log.info("Study %s in %s (%d trials so far, %d requeued), sampler %s, pruner %s, objectives %s",
-                 study.study_name, storage_url, len(study.trials), requeued, type(sampler).__name__,
-                 type(study.pruner).__name__, objectives)
-
-        owner = f"{socket.gethostname()}:{os.getpid()}"
-        to_go = int(self.conf.n_trials)
+        n_trials = int(self.conf.n_trials)
         if grid:
-            to_go = min(to_go, math.prod(len(d.choices) for d in space.values()))
+            n_trials = min(n_trials, math.prod(len(d.choices) for d in space.values()))
+        recovered = self.recover(study, storage_url)
+        log.info("Study %s in %s (%d trials so far, %d recovered), budget %d trials, sampler %s, pruner %s, "
+                 "objectives %s", study.study_name, redact(storage_url), len(study.trials), len(recovered), n_trials,
+                 type(sampler).__name__, type(study.pruner).__name__, objectives)
+        beat = self.heartbeat_interval(storage_url)
+        poll = min(10.0, max(1.0, float(self.conf.grace_period) / 3)) if beat else 10.0
         n_jobs = max(1, int(self.conf.n_jobs))
-        while to_go > 0:
-            batch = min(to_go, n_jobs)
-            trials = [study.ask(fixed_distributions=space) for _ in range(batch)]
-            overrides = []
-            for t in trials:
-                t.set_user_attr("owner", owner)
-                values = {**fixed, **{k: override_value(v) for k, v in t.params.items()}}
-                overrides.append(tuple(f"{k}={v}" for k, v in values.items()) + (f"++{TRIAL_KEY}={t.number}",))
-            returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
-            self.job_idx += len(returns)
-            raised = []
-            for trial, ret in zip(trials, returns):
-                state, values, error = self.outcome(trial, ret, objectives, max_params)
-                tell(study, trial, values, state)
-                log.info("trial %d: %s%s", trial.number, state.name.lower(),
-                         f" {', '.join(f'{v:g}' for v in values)}" if values else "")
-                if error is not None:
-                    raised.append(error)
-            if raised and len(raised) / len(returns) > float(self.conf.max_failure_rate):
-                raise raised[0]  # a job raised past run()'s isolation: a bug, show it
-            to_go -= batch
+        while True:
+            self.recover(study, storage_url)
+            trials, beats, what = [], [], Ask.DONE
+
+            def claim(number: int) -> None:  # the heartbeat starts before the trial is ours
+                beats.append(Heartbeat(self.storage, study.study_name, number, beat))
+
+            try:
+                for _ in range(n_jobs):  # one trial at a time per process (n_jobs: a batch for joblib)
+                    what, trial = next_trial(study, storage_url, n_trials, space, wait=beat is not None, claim=claim)
+                    if what is not Ask.TRIAL:
+                        break
+                    trials.append(trial)
+                if not trials:
+                    if what is Ask.DONE:
+                        break
+                    time.sleep(poll)  # trials run elsewhere: one may come back as a retry
+                    continue
+                self.run_trials(study, trials, fixed, objectives, max_params)
+            finally:
+                for b in beats:
+                    b.stop()
         if budget is not None and budget.redraws:
             log.info("budget: %d samples over max_params=%s were drawn again before launch", budget.redraws,
                      max_params)
         self.write_results(study, objectives)
+
+    def recover(self, study, url: str) -> list[int]:
+        """tinynets.search.study.recover, and for each trial this process failed a record in its job
+        dir (status `retried`, or `failed` with no retry left), so that the leaderboard says why."""
+        from tinynets.run.metrics import FAILED, RETRIED, failure_record, read_metrics, write_metrics
+
+        failed = recover(study, url, self.max_retry(), float(self.conf.grace_period))
+        sweep_dir = Path(str(self.config.hydra.sweep.dir))
+        subdir = OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir")  # trial=${optuna_trial}
+        for n in failed:
+            again = retry_of(study, n)
+            why = "its process stopped (no heartbeat)" if has_heartbeat(url) else "its process is gone"
+            log.info("trial %d failed: %s; %s", n, why, f"retried as trial {again}" if again is not None
+                     else "no retry left")
+            job = sweep_dir / str(subdir).replace("${" + TRIAL_KEY + "}", str(n))
+            if "${" + TRIAL_KEY + "}" in str(subdir) and job.is_dir() and read_metrics(job) is None:
+                write_metrics(job, failure_record(RETRIED if again is not None else FAILED,
+                                                  why + (f"; retried as trial {again}" if again is not None else "")))
+        return failed
+
+    def run_trials(self, study, trials, fixed, objectives, max_params) -> None:
+        """Launch the trials' jobs, tell the study each one's outcome (a job's failure: FAIL with the
+        reason in the trial's user attrs, and the search goes on)."""
+        from tinynets.search.space import override_value
+
+        overrides = []
+        for t in trials:
+            values = {**fixed, **{k: override_value(v) for k, v in t.params.items()}}
+            overrides.append(tuple(f"{k}={v}" for k, v in values.items()) + (f"++{TRIAL_KEY}={t.number}",))
+        returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+        self.job_idx += len(returns)
+        raised = []
+        for trial, ret in zip(trials, returns):
+            state, values, error = self.outcome(trial, ret, objectives, max_params)
+            tell(study, trial, values, state)
+            log.info("trial %d: %s%s", trial.number, state.name.lower(),
+                     f" {', '.join(f'{v:g}' for v in values)}" if values else "")
+            if error is not None:
+                raised.append(error)
+        if raised and len(raised) / len(returns) > float(self.conf.max_failure_rate):
+            raise raised[0]  # a job raised past run()'s isolation: a bug, show it
 
     def outcome(self, trial, ret, objectives: dict[str, str], max_params: Any = None):
         """(state, values, exception) of a finished job; its params (and, as Optuna's constraint,
@@ -314,8 +346,8 @@ class OptunaSweep:
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         results: dict[str, Any] = {
-            "name": "optuna", "study_name": study.study_name, "storage": str(self.conf.storage),
-            "objectives": objectives, "n_trials": len(study.trials),
+            "name": "optuna", "study_name": study.study_name, "storage": redact(self.conf.storage),
+            "objectives": objectives, "n_trials": len(study.trials), "budget": vars(budget(study)),
             "states": {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
                        for s in TrialState if s.is_finished()}}
         complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from tinynets.errors import ConfigError
-from tinynets.search.storage import check_storage, open_storage
+from tinynets.search.storage import check_storage, open_storage, trial_id
 
 log = logging.getLogger("tinynets.search")
 
@@ -37,13 +37,17 @@ def check_holdout(cfg: DictConfig) -> None:
 
 
 # ----------------------------------------------------------------------------- in the job
+def _sweeper():
+    return HydraConfig.get().sweeper if HydraConfig.initialized() else None
+
+
 def open_trial(cfg: DictConfig):
     """The running Optuna trial this job is, from the study's storage; None outside a search,
-    and for a multi-objective study (Optuna prunes single-objective studies only)."""
+    and for a multi-objective study (Optuna prunes single-objective studies only: see `floor`)."""
     number = trial_number(cfg)
-    if number is None or not HydraConfig.initialized():
+    sweeper = _sweeper() if number is not None else None
+    if sweeper is None:
         return None
-    sweeper = HydraConfig.get().sweeper
     storage, study_name = sweeper.get("storage"), sweeper.get("study_name")
     if not storage or not study_name:
         log.warning("optuna_trial=%s but the sweeper has no storage/study_name: no pruning", number)
@@ -52,8 +56,21 @@ def open_trial(cfg: DictConfig):
     from hydra.utils import instantiate
 
     pruner = instantiate(sweeper.pruner) if sweeper.get("pruner") else optuna.pruners.NopPruner()
-    study = optuna.load_study(study_name=study_name, storage=open_storage(check_storage(storage)), pruner=pruner)
+    store = open_storage(check_storage(storage, raw="${}"))  # the sweeper checked how it was written
+    study = optuna.load_study(study_name=study_name, storage=store, pruner=pruner)
     if len(study.directions) > 1:
         return None
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-    return optuna.trial.Trial(study, trial_id)
+    return optuna.trial.Trial(study, trial_id(store, study_name, number))
+
+
+def floor(cfg: DictConfig) -> tuple[int, float] | None:
+    """A search trial's early-stop rule (`hydra.sweeper.floor: {epoch: k, val_acc: x}`): stop after
+    epoch k when the val accuracy is below x. None outside a search or without one."""
+    sweeper = _sweeper() if trial_number(cfg) is not None else None
+    rule = sweeper.get("floor") if sweeper is not None else None
+    if not rule:
+        return None
+    epoch, value = rule.get("epoch"), rule.get("val_acc")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1 or not isinstance(value, (int, float)):
+        raise ConfigError("hydra.sweeper.floor", dict(rule), "{epoch: an integer >= 1, val_acc: a number}")
+    return epoch, float(value)

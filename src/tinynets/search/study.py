@@ -1,0 +1,166 @@
+"""The study that a search's processes share, and the rules that make them lose no trial:
+
+- The budget belongs to the study: `n_trials` is the number of trial *lineages* (a trial and the
+  retries of it), so every process together finishes exactly `n_trials` trials (complete, pruned, or
+  failed with no retry left) however many processes run and however often one is restarted.
+- `next_trial` decides and asks under the study lock (tinynets.search.storage.study_lock): a waiting
+  retry first, else a new trial while the budget allows, else nothing (`Ask.wait` while trials still
+  run somewhere and could come back as retries; `Ask.done` when the study is finished).
+- A trial is claimed under that lock: its heartbeat starts, then its owner (host:pid) is recorded, so
+  a process killed at any point leaves a trial that one rule of `recover` fails: a stale heartbeat
+  (Optuna's fail_stale_trials, any host), a dead owner process on this host (any storage: the only
+  rule a journal file allows), or no owner `grace` seconds after the ask. The retry is queued with
+  Optuna's lineage (system attrs `failed_trial`, `retry_history`).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import socket
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from tinynets.search.storage import has_heartbeat, study_lock, trial_id
+
+log = logging.getLogger("tinynets.search")
+
+OWNER = "owner"  # user attr: host:pid of the process that asked the trial
+
+
+class Ask(enum.Enum):
+    TRIAL = "trial"  # a trial was asked
+    WAIT = "wait"  # nothing to ask now, but trials still run and may come back as retries
+    DONE = "done"  # the budget is spent and no trial runs: the study is finished
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def retried(trials) -> set[int]:
+    """The numbers of the trials that were retried (each retry lists its lineage in `retry_history`)."""
+    return {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+
+
+@dataclass(frozen=True)
+class Budget:
+    lineages: int  # trials that are no retry: what n_trials counts
+    finished: int  # finished trials that end their lineage (complete, pruned, failed with no retry)
+    running: int
+    waiting: int
+
+
+def budget(study) -> Budget:
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    again = retried(trials)
+    return Budget(
+        lineages=sum("failed_trial" not in t.system_attrs for t in trials),
+        finished=sum(t.state.is_finished() and t.number not in again for t in trials),
+        running=sum(t.state == TrialState.RUNNING for t in trials),
+        waiting=sum(t.state == TrialState.WAITING for t in trials))
+
+
+class Heartbeat:
+    """Records the trial's heartbeat every `interval` seconds until stopped (storages with heartbeats);
+    the first beat at once."""
+
+    def __init__(self, storage, study_name: str, number: int, interval: float | None) -> None:
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+        if not interval or not hasattr(storage, "record_heartbeat"):
+            return
+        tid = trial_id(storage, study_name, number)
+        storage.record_heartbeat(tid)
+
+        def beat() -> None:
+            while not self.stop_event.wait(interval):
+                try:
+                    storage.record_heartbeat(tid)
+                except Exception as e:  # noqa: BLE001 - a lost connection: the next beat tries again
+                    log.warning("heartbeat of trial %d failed: %s", number, e)
+
+        self.thread = threading.Thread(target=beat, name=f"heartbeat-{number}", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+
+
+def recover(study, url: str, max_retry: int | None, grace: float = 60.0) -> list[int]:
+    """Fail the trials whose process is gone and queue their retries: stale heartbeats (Optuna's
+    fail_stale_trials, any host); the trials of dead processes of this host (any storage: a journal
+    keeps no heartbeat, and a process killed before its first heartbeat leaves none); and trials
+    asked more than `grace` seconds ago that no process ever claimed (killed between asking and
+    claiming). Returns the numbers of the trials this process failed."""
+    import datetime
+
+    import optuna
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+    from optuna.trial import TrialState
+
+    before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    if has_heartbeat(url):
+        with warnings.catch_warnings():  # experimental since Optuna 2.9, stable in use; the bound in pyproject guards it
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+    failed = sorted({t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))} - before)
+    host, now = socket.gethostname(), datetime.datetime.now()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        o_host, _, o_pid = str(t.user_attrs.get(OWNER, "")).rpartition(":")
+        if OWNER in t.user_attrs:
+            if o_host != host or not o_pid.isdigit() or _alive(int(o_pid)):
+                continue  # another machine's trial (its heartbeat speaks for it), or a live process's
+        elif t.datetime_start is None or (now - t.datetime_start).total_seconds() < grace:
+            continue  # just asked: its process claims it in a moment
+        try:
+            study.tell(t.number, state=TrialState.FAIL)
+        except Exception:  # noqa: BLE001 - another process failed it first: it queues the retry
+            continue
+        frozen = next(x for x in study.get_trials(deepcopy=True) if x.number == t.number)
+        RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)
+        failed.append(t.number)
+    return failed
+
+
+def retry_of(study, number: int) -> int | None:
+    """The number of the trial that retries trial `number`, if one was queued."""
+    return next((t.number for t in study.get_trials(deepcopy=False)
+                 if t.system_attrs.get("retry_history", [None])[-1] == number), None)
+
+
+def next_trial(study, url: str, n_trials: int, space: dict[str, Any], wait: bool = True,
+               claim: Any = None):
+    """(Ask.TRIAL, trial) or (Ask.WAIT | Ask.DONE, None), decided and asked under the study lock.
+    `wait`: whether to wait for trials that run elsewhere (they can come back as retries only where
+    heartbeats tell that their process died: without them, this process is done). `claim(number)`,
+    called under the lock before the trial gets its owner, starts its heartbeat: a claimed trial
+    always has one, so that a process killed at any point leaves a trial some rule fails."""
+    with study_lock(url, study.study_name):
+        b = budget(study)
+        if b.waiting or b.lineages < n_trials:
+            with warnings.catch_warnings():  # Optuna says heartbeats are meant for Study.optimize: we beat ourselves
+                warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used.*")
+                trial = study.ask(fixed_distributions=space)
+            if claim is not None:
+                claim(trial.number)
+            trial.set_user_attr(OWNER, owner())
+            return Ask.TRIAL, trial
+        return (Ask.WAIT if b.running and wait else Ask.DONE), None
