@@ -275,10 +275,27 @@ def test_grid_over_budget_and_failed_trials(tmp_path, tiny_mnist):
     for c3 in (8, 256):
         t = by[c3, "bogus"]
         assert t.state == TrialState.FAIL and metrics(sweep, t.number)["status"] == "failed"
+        assert t.user_attrs["status"].startswith("failed: model.net.head='bogus' is not allowed")  # the reason
     rows = {r["job"]: r for r in read_csv(sweep / "leaderboard.csv")}
     assert rows[f"trial={over.number}"]["status"].startswith("pruned: over max_params (")
     assert rows[f"trial={by[8, 'bogus'].number}"]["status"] == ("failed: model.net.head='bogus' is not allowed: "
                                                           "must be one of gap_conv, gap_fc")
+
+
+def test_a_resumed_grid_search_does_not_repeat_finished_points(tmp_path, tiny_mnist):
+    """A grid of 3 points run with a budget of 1, then the same command with 3: the two new trials
+    are the two points not yet run, and the first trial's job is not run again."""
+    sweep = tmp_path / "search"
+    args = (*tiny_args(tiny_mnist, sweep), *SMALL[:-3], "hydra/sweeper/sampler=grid", "model.net.c3=choice(8,12,16)",
+            "data.val_split=64")
+    assert train_inprocess(*args, "hydra.sweeper.n_trials=1")[0] == 0
+    first = (sweep / "trial=0" / "metrics.json").stat().st_mtime_ns
+    code, err = train_inprocess(*args, "hydra.sweeper.n_trials=3")
+    assert code == 0, err
+    trials = load_study(sweep).trials
+    assert len(trials) == 3 and sorted(t.params["model.net.c3"] for t in trials) == [8, 12, 16]
+    assert all(t.state.name == "COMPLETE" for t in trials)
+    assert (sweep / "trial=0" / "metrics.json").stat().st_mtime_ns == first
 
 
 def test_the_pruner_stops_a_weak_trial(tmp_path, tiny_mnist):
