@@ -63,7 +63,10 @@ def test_the_wheel_ships_the_configs_and_templates(installed):
     _, wheel, _ = installed
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"tinynets/conf/train.yaml", "tinynets/conf/model/sep.yaml", "tinynets/conf/hydra/default.yaml",
-            "tinynets/results/report.md", "hydra_plugins/tinynets_optuna_sweeper/tinynets_optuna_sweeper.py"} <= names
+            "tinynets/results/report.md", "hydra_plugins/tinynets_optuna_sweeper/tinynets_optuna_sweeper.py",
+            "tinynets/search/__init__.py", "tinynets/deploy/__init__.py", "tinynets/deploy/export.py"} <= names
+    shipped = {f"tinynets/conf/{p.relative_to(ROOT / 'conf').as_posix()}" for p in (ROOT / "conf").rglob("*.yaml")}
+    assert len(shipped) > 50 and shipped <= names, sorted(shipped - names)[:5]  # every config, not just a few
 
 
 def test_summary_and_a_training_run_from_outside_the_checkout(installed, tmp_path, tiny_mnist):
