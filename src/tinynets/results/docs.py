@@ -33,7 +33,6 @@ class Records:
     @cached_property
     def conf(self) -> Path:
         from tinynets.resources import conf_dir
-
         return self._conf or conf_dir()
 
     @cached_property
@@ -63,16 +62,13 @@ class Records:
 
 def _yaml(path: Path) -> dict[str, Any]:
     from omegaconf import OmegaConf
-
     return OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else {}
 
 
 # ---- numbers as the pages show them -------------------------------------------------------------
 
 def _mean_std(xs: list[float]) -> str:
-    if len(xs) == 1:
-        return f"{xs[0]:.2f}%"
-    return f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs):.2f}%"
+    return f"{xs[0]:.2f}%" if len(xs) == 1 else f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs):.2f}%"
 
 
 def _x(a: float | None, b: float | None) -> str:
@@ -88,9 +84,9 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def _code(section: dict[str, Any]) -> str:
     """The commit a bench section ran, as recorded (a full one, or the short form older records kept)."""
     code = section.get("code") or {}
-    if code.get("commit"):
-        return f"commit {code['commit'][:7]}" + (", dirty tree" if code.get("dirty") else "")
-    return f"commit {section['git']}" if section.get("git") else "commit not recorded"
+    if not code.get("commit"):
+        return f"commit {section['git']}" if section.get("git") else "commit not recorded"
+    return f"commit {code['commit'][:7]}" + (", dirty tree" if code.get("dirty") else "")
 
 
 # ---- the results of record (experiments/mnist_under_20k/results.json) --------------------------
@@ -292,6 +288,13 @@ def sweeps(rec: Records) -> list[str]:
     return out[:-1] or ["No sweep timing recorded: `make bench-sweeps`."]
 
 
+def search_bench(rec: Records) -> list[str]:
+    from tinynets.bench.render import render_search  # the bench README's table, in the same words
+
+    out = [x for name, m in _machines(rec) if m.get("search") for x in [f"**{name}**:", *render_search(m["search"])[2:]]]
+    return out or ["No search timing recorded: `make bench-search`."]
+
+
 def startup(rec: Records) -> list[str]:
     rows = [[name, f"{s['help_median_s']:.2f} s", f"{s['first_step_median_s']:.1f} s", s.get("date", ""), _code(s)]
             for name, m in _machines(rec) if (s := m.get("startup"))]
@@ -348,7 +351,7 @@ def keys(rec: Records) -> list[str]:
 BLOCKS: dict[str, Callable[[Records], list[str]]] = {  # block name -> what renders it
     "results-table": results_table, "results-all": results_all, "screen": screen, "public-line": public_line,
     "public": public, "frontier": frontier, "throughput": throughput, "options": options, "time-to-target": time_to_target,
-    "sweeps": sweeps, "startup": startup, "gpu": gpu, "models": models, "config-groups": groups, "config-keys": keys,
+    "sweeps": sweeps, "search": search_bench, "startup": startup, "gpu": gpu, "models": models, "config-groups": groups, "config-keys": keys,
 }
 
 
