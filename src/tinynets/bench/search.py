@@ -6,7 +6,8 @@ one ends).
 
 The search is fixed so that every mode runs the same trials: a grid (Optuna's GridSampler, no
 pruner) of short and long trials (`trainer.max_epochs` 1 or 4) over three widths, every other knob
-of arch_search fixed, on a slice of MNIST's training set (`trainer.limit_train_batches`). Per mode:
+of arch_search fixed, on a slice of MNIST's training set (`trainer.limit_train_batches`: 300 batches
+of 64, so that a trial outlasts a worker's start-up; with 60 the start-up dominated every mode). Per mode:
 trials per hour (finished trials over the command's wall time, start-up included) and idle
 worker-seconds (over the span from the first trial's start to the last one's end, the seconds each
 worker slot spent outside a trial's job: a batch barrier, or a worker with nothing left to run)."""
@@ -35,7 +36,7 @@ FIXED = ("model.net.c1=8", "model.net.c2=12", "model.net.n1=1", "model.net.n2=1"
 GRID = ("trainer.max_epochs=choice(1,4)", "model.net.c3=choice(8,12,16)")
 QUICK_GRID = ("trainer.max_epochs=choice(1,2)", "model.net.c3=choice(8)")
 LOCAL = ("paths.data_dir=", "data.verify=")  # where this machine keeps the data: not shown
-SLICE = ("++trainer.limit_train_batches=60", "++trainer.limit_val_batches=10")
+SLICE = ("++trainer.limit_train_batches=300", "++trainer.limit_val_batches=20")
 # mode -> (command before the overrides, overrides after them, environment changes, worker slots).
 # joblib's workers get one torch thread each; a search worker gets cores // N (tinynets.search.workers)
 MODES: dict[str, tuple[tuple[str, ...], tuple[str, ...], dict[str, str | None], int]] = {
