@@ -84,7 +84,7 @@ bench-sweeps: data
 	$(BIN)/python -m tinynets.results docs
 
 # a fixed 6-trial search batched (joblib, 2 at a time) and by 1 and 2 asynchronous workers: trials per
-# hour and idle worker-seconds, 3 interleaved repeats (~? min on a 2-core CPU)
+# hour and idle worker-seconds, 3 interleaved repeats (8 min on a 2-core AMD EPYC, 2026-12-04)
 bench-search: data
 	$(BIN)/python -m tinynets.bench search $(ARGS)
 	$(BIN)/python -m tinynets.results docs

@@ -133,7 +133,7 @@ def test_results_keep_the_newest_per_machine_and_a_history_of_every_invocation(t
     assert results["machines"]["Intel(R) Xeon(R) Processor"]["fast"]["runs"]["0"]["time_to_target_s"] == 180.2
     assert len(results["history"]) == 4 and results["history"][-1]["time_to_target_vs_writeup_epoch"] == 1.78
     text = "\n".join(render_history(results["history"]))
-    assert "| 2026-12-01 10:00 | AMD EPYC |" in text and "| 1.78 |" in text and "deep_narrow 1.80x" in text
+    assert "| 2026-12-01 10:00 | AMD EPYC |" in text and "| 1.780 |" in text and "deep_narrow 1.80x" in text
     assert "## AMD EPYC" in "\n".join(render_machine("AMD EPYC", results["machines"]["AMD EPYC"]))
 
 

@@ -212,6 +212,6 @@ def render_history(rows: list[dict[str, Any]]) -> list[str]:
             f"| {r.get('date')} | {r['machine']} | `{r.get('command')}`{' (quick)' if r.get('quick') else ''} | "
             f"{_commit_cell(r)} | {' / '.join(map(str, r.get('loadavg') or []))} | {b_a} | "
             f"{b_c} | {per('time_to_target_s', '{:.1f}')} | "
-            f"{'' if ratio is None else f'{ratio:.2f}'} | "
+            f"{'' if ratio is None else f'{ratio:.3f}'} | "
             f"{'' if first is None else f'{first:.1f} s'} | {other} |")
     return lines

@@ -265,7 +265,7 @@ def time_to_target(rec: Records) -> list[str]:
                      f"{r['wall_s']:.1f} s"] for seed, r in runs.items()]
             ratio = f.get("time_to_target_vs_writeup_epoch")
             tail = (f"One write-up epoch (`{f['writeup']['model']}`, pipeline (a), same invocation): "
-                    f"{f['writeup_epoch_s']:.1f} s; slowest seed over it: **{ratio:.2f}**." if ratio is not None
+                    f"{f['writeup_epoch_s']:.1f} s; slowest seed over it: **{ratio:.3f}**." if ratio is not None
                     else "No write-up epoch in this invocation." if not f.get("writeup")
                     else "Not every seed reached the target: no ratio.")
             out += [_machine_line(name, m, f) + f" `{f.get('train_command', '')}`: `{first.get('model')}`, "
