@@ -15,17 +15,14 @@ worker slot spent outside a trial's job: a batch barrier, or a worker with nothi
 from __future__ import annotations
 
 import math
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tinynets.bench import ROOT
 from tinynets.bench.clock import code_state, command_line, load_conditions, spread
-from tinynets.bench.fast import train_env
-from tinynets.bench.sweeps import THREADS
+from tinynets.bench.sweeps import LOCAL, THREADS, timed_command
 from tinynets.run.metrics import FILE, read_metrics
 
 # every arch_search knob fixed but the grid's two: the same trials in every mode
@@ -35,7 +32,6 @@ FIXED = ("model.net.c1=8", "model.net.c2=12", "model.net.n1=1", "model.net.n2=1"
          "~callbacks.test_figures")
 GRID = ("trainer.max_epochs=choice(1,4)", "model.net.c3=choice(8,12,16)")
 QUICK_GRID = ("trainer.max_epochs=choice(1,2)", "model.net.c3=choice(8)")
-LOCAL = ("paths.data_dir=", "data.verify=")  # where this machine keeps the data: not shown
 SLICE = ("++trainer.limit_train_batches=300", "++trainer.limit_val_batches=20")
 # mode -> (command before the overrides, overrides after them, environment changes, worker slots).
 # joblib's workers get one torch thread each; a search worker gets cores // N (tinynets.search.workers)
@@ -61,13 +57,7 @@ def timed_search(mode: str, overrides: Sequence[str], sweep: Path) -> dict[str, 
     """One search in `mode`, timed from the command to its exit; its trials' spans from their records
     (a record's end is its metrics.json's time, its start that minus the run's `wall_s`)."""
     head, tail, env, slots = MODES[mode]
-    cmd = [sys.executable, *head, *overrides, *tail, f"hydra.sweep.dir={sweep}"]
-    t0 = time.time()
-    done = subprocess.run(cmd, cwd=ROOT, env=train_env(env), capture_output=True, text=True)
-    wall = time.time() - t0
-    if done.returncode != 0:
-        tail_text = "".join((done.stdout + done.stderr).splitlines(keepends=True)[-30:])
-        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{tail_text}")
+    wall = timed_command([sys.executable, *head, *overrides, *tail, f"hydra.sweep.dir={sweep}"], env)
     spans: dict[str, list[tuple[float, float]]] = {}
     threads = set()
     for p in sorted(sweep.rglob(FILE)):

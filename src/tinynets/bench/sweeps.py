@@ -29,18 +29,25 @@ THREADS = re.compile(r"\((\d+) threads\)")
 LOCAL = ("paths.data_dir=", "data.verify=")  # where this machine keeps the data: not shown in commands
 
 
+def timed_command(cmd: Sequence[str], env: dict[str, str | None] | None = None) -> float:
+    """Run `cmd` from the checkout in the bench's environment (`env` changes: None unsets); its wall
+    seconds. A non-zero exit raises with the command and the last 30 lines of its output."""
+    t0 = time.perf_counter()
+    done = subprocess.run(list(cmd), cwd=ROOT, env=train_env(env), capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        tail = "".join((done.stdout + done.stderr).splitlines(keepends=True)[-30:])
+        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{tail}")
+    return wall
+
+
 def timed_sweep(overrides: Sequence[str], sweep_dir: Path, env: dict[str, str | None] | None = None,
                 script: Sequence[str] = ("train.py",), expect_jobs: int | None = None) -> dict[str, Any]:
     """`python train.py -m <overrides>` as a user runs it, wall time from the command to its exit;
     each job's metrics.json gives its device (and torch threads on CPU), epochs and epoch seconds.
     With `expect_jobs`, fewer or more job records than that is an error."""
     cmd = [sys.executable, *script, "-m", *overrides, f"hydra.sweep.dir={sweep_dir}"]
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, env=train_env(env), capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if done.returncode != 0:
-        tail = "".join((done.stdout + done.stderr).splitlines(keepends=True)[-30:])
-        raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}:\n{tail}")
+    wall = timed_command(cmd, env)
     jobs = [m for p in sorted(Path(sweep_dir).rglob(FILE)) if (m := read_metrics(p.parent)) is not None]
     if expect_jobs is not None and len(jobs) != expect_jobs:
         raise RuntimeError(f"{' '.join(cmd)} left {len(jobs)} job records, not {expect_jobs}")

@@ -115,14 +115,35 @@ class TestFigures(Callback):
         experiment.flush()
 
 
-class OptunaPruning(Callback):
+class EarlyStop(Callback):
+    """A search trial's stop after an epoch's validation: `stop` takes rank 0's decision to every DDP
+    rank and remembers the epoch and the monitored value; `reason` says why (None when it never stopped)."""
+
+    def __init__(self, monitor: str = "val/acc") -> None:
+        self.monitor = monitor
+        self.pruned_epoch: int | None = None
+        self.pruned_value: float | None = None
+
+    def stop(self, trainer: L.Trainer, decided: bool, value: Any) -> None:
+        if trainer.strategy.broadcast(bool(decided), src=0):
+            self.pruned_epoch, self.pruned_value = trainer.current_epoch + 1, float(value)
+            trainer.should_stop = True
+
+    @property
+    def reason(self) -> str | None:
+        return None if self.pruned_epoch is None else self.why()
+
+    def why(self) -> str:
+        raise NotImplementedError
+
+
+class OptunaPruning(EarlyStop):
     """Reports `monitor` to the Optuna trial after each epoch's validation and stops the run
     when the study's pruner says so (rank 0 decides, every DDP rank stops)."""
 
     def __init__(self, trial, monitor: str = "val/acc") -> None:
-        self.trial, self.monitor = trial, monitor
-        self.pruned_epoch: int | None = None
-        self.pruned_value: float | None = None
+        super().__init__(monitor)
+        self.trial = trial
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.monitor)
@@ -130,40 +151,28 @@ class OptunaPruning(Callback):
         if value is not None and trainer.is_global_zero:
             self.trial.report(float(value), step=trainer.current_epoch + 1)
             prune = bool(self.trial.should_prune())
-        if trainer.strategy.broadcast(prune, src=0):
-            self.pruned_epoch, self.pruned_value = trainer.current_epoch + 1, float(value)
-            trainer.should_stop = True
+        self.stop(trainer, prune, value)
 
-    @property
-    def reason(self) -> str | None:
-        if self.pruned_epoch is None:
-            return None
+    def why(self) -> str:
         name = type(self.trial.study.pruner).__name__
         return f"by {name} at epoch {self.pruned_epoch} ({self.monitor}={self.pruned_value:.2f})"
 
 
-class FloorStop(Callback):
+class FloorStop(EarlyStop):
     """A search trial's early-stop rule where Optuna's pruners do not apply (a multi-objective study):
     after epoch `epoch`, a val accuracy below `value` stops the run (rank 0 decides, every rank stops)."""
 
     def __init__(self, epoch: int, value: float, monitor: str = "val/acc") -> None:
-        self.epoch, self.value, self.monitor = epoch, value, monitor
-        self.pruned_epoch: int | None = None
-        self.pruned_value: float | None = None
+        super().__init__(monitor)
+        self.epoch, self.value = epoch, value
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         value = trainer.callback_metrics.get(self.monitor)
-        below = value is not None and trainer.current_epoch + 1 == self.epoch and float(value) < self.value
-        if trainer.strategy.broadcast(bool(below), src=0):
-            self.pruned_epoch, self.pruned_value = trainer.current_epoch + 1, float(value)
-            trainer.should_stop = True
+        self.stop(trainer, value is not None and trainer.current_epoch + 1 == self.epoch and float(value) < self.value,
+                  value)
 
-    @property
-    def reason(self) -> str | None:
-        if self.pruned_epoch is None:
-            return None
-        return (f"below the floor at epoch {self.pruned_epoch} ({self.monitor}={self.pruned_value:.2f} "
-                f"< {self.value:g})")
+    def why(self) -> str:
+        return f"below the floor at epoch {self.pruned_epoch} ({self.monitor}={self.pruned_value:.2f} < {self.value:g})"
 
 
 class EpochSeed(Callback):
