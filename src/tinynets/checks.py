@@ -12,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from tinynets.data import PADDING
 from tinynets.errors import ConfigError, UserError
 
 _MISSING = object()
@@ -70,6 +71,11 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.augment.rotation": number(0, 180),
     "data.augment.translate": number(0, 0.5),
     "data.augment.scale": number(0, 0.5, hi_open=True),
+    "data.augment.p": number(0, 1),
+    "data.augment.padding": (lambda v: v in PADDING, " or ".join(PADDING)),
+    "data.augment.brightness": number(0, 1),
+    "data.augment.contrast": number(0, 1),
+    "data.augment.photometric_p": number(0, 1),
     "channels_last": (lambda v: isinstance(v, bool), "true or false"),
     "compile": (lambda v: isinstance(v, bool), "true or false"),
     "label_smoothing": number(0, 1, hi_open=True),

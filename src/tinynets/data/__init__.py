@@ -3,3 +3,4 @@
 MNIST's normalisation constants live here (no heavy imports) for every module that feeds a net."""
 
 MEAN, STD = 0.1307, 0.3081  # of MNIST's training pixels in [0, 1]
+PADDING = ("zeros", "reflection")  # what data.augment.padding may be (grid_sample's padding modes we use)

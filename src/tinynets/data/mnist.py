@@ -15,7 +15,7 @@ import lightning as L
 import torch
 
 from tinynets.data import MEAN, STD
-from tinynets.data.augment import random_affine
+from tinynets.data.augment import augment as augment_batch
 from tinynets.data.prepare import DataError, check_idx_files, prepare_mnist, raw_dir
 
 log = logging.getLogger(__name__)
@@ -164,6 +164,6 @@ def to_input(x: torch.Tensor, augment: dict | None = None) -> torch.Tensor:
     given: tensor ops on x's device (the raw loop of `make bench` runs this same function)."""
     x = x.unsqueeze(1).float().div_(255)
     if augment:
-        x = random_affine(x, **augment)
+        x = augment_batch(x, **augment)
     return (x - MEAN) / STD
 

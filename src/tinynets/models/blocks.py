@@ -27,15 +27,19 @@ def conv_block(
     dropout: float = 0.0,
     dropout2d: bool = False,
     groups: int = 1,
+    bn_first: bool = False,
 ) -> nn.Sequential:
     """conv(k x k) -> ReLU -> BN -> Dropout; `relu`, `bn` and `dropout` (p=0) can be left out.
-    `groups=c_in` makes the conv depthwise (one k x k filter per channel)."""
+    `groups=c_in` makes the conv depthwise (one k x k filter per channel); `bn_first` puts BN
+    before the ReLU (conv -> BN -> ReLU, the other common order)."""
     layers: OrderedDict[str, nn.Module] = OrderedDict(
         conv=nn.Conv2d(c_in, c_out, k, padding=padding, bias=bias, groups=groups)
     )
+    if bn and bn_first:
+        layers["bn"] = BatchNorm2d(c_out)
     if relu:
         layers["relu"] = nn.ReLU()
-    if bn:
+    if bn and not bn_first:
         layers["bn"] = BatchNorm2d(c_out)
     if dropout > 0:
         layers["drop"] = nn.Dropout2d(dropout) if dropout2d else Dropout(dropout)

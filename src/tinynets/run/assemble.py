@@ -58,6 +58,8 @@ def assemble(cfg: DictConfig, *, model: tuple[str, int] | None = None, trial: An
                for k, c in cfg.get("logger", {}).items() if c]
     chosen = [build(c, f"callbacks.{k}", OmegaConf.select(c, "_target_"))
               for k, c in cfg.get("callbacks", {}).items() if c]
+    if OmegaConf.select(cfg, "averaging._target_"):  # the averaging group (none: no callback)
+        chosen.append(build(cfg.averaging, "averaging", choice(cfg, "averaging")))
     run = Run(trainer=None, loggers=loggers)
     always: list[Any] = []
     if model is not None:
