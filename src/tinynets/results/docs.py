@@ -170,7 +170,8 @@ def public_line(rec: Records) -> list[str]:
     t, by = rec.target, _by_label(rec.results.get("runs", []))
     hits = [p for p in _public(rec) if p["acc"] >= t and p["epochs"] <= 15]
     line = (f"The smallest published model at {t}% within 15 epochs has {hits[0]['params']:,} params "
-            f"({hits[0]['acc']:.2f}%, one run)." if hits else f"No published model recorded reaches {t}% within 15 epochs.")
+            f"({hits[0]['acc']:.2f}%, {hits[0].get('note') or 'one run'})." if hits
+            else f"No published model recorded reaches {t}% within 15 epochs.")
     held = [x for x in of_record(rec) if by[x][0].get("writeup") is None and len(by[x]) >= 5
             and all(r["target_epoch"] is not None for r in by[x])]
     if held:
@@ -181,8 +182,8 @@ def public_line(rec: Records) -> list[str]:
 
 
 def public(rec: Records) -> list[str]:
-    rows = [[f"{p['params']:,}", f"{p['acc']:.2f}%", str(p["epochs"])] for p in _public(rec)]
-    return _table(["params", "test acc", "epochs"], rows) if rows else ["No published results recorded."]
+    rows = [[f"{p['params']:,}", f"{p['acc']:.2f}%", str(p["epochs"]), p.get("note") or "one run"] for p in _public(rec)]
+    return _table(["params", "test acc", "epochs", "how"], rows) if rows else ["No published results recorded."]
 
 
 # ---- the frontier searches (experiments/frontier_search/<search>/pareto.csv) ---------------------
