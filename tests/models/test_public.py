@@ -61,3 +61,14 @@ def test_affine_probability_leaves_the_rest_unchanged():
     same = torch.isclose(y, x, atol=1e-5).flatten(1).all(1)  # an identity grid samples each pixel back
     assert 0.4 < same.float().mean() < 0.6
     assert torch.equal(augment(x, rotation=7, p=0.0), x)
+
+
+def test_classic_pipeline_refuses_what_it_cannot_do(tiny_mnist):
+    """data=mnist_torchvision has no batched photometric transform: a brightness it would ignore is refused."""
+    from tinynets.data.torchvision_dm import MNISTTorchvision
+
+    dm = MNISTTorchvision(root=str(tiny_mnist), verify=False, augment={"rotation": 7.0, "brightness": 0.2})
+    with pytest.raises(ConfigError, match=r"^data\.augment\.brightness=0\.2 is not allowed: data=mnist_torchvision"):
+        dm.setup()
+    ok = MNISTTorchvision(root=str(tiny_mnist), verify=False, augment={"rotation": 7.0, "p": 0.5, "brightness": 0.0})
+    ok.setup()  # p is applied (RandomApply), zero brightness is the default

@@ -1,7 +1,7 @@
 """The write-ups' classic pipeline (`data=mnist_torchvision`): torchvision `DataLoader` + `transforms`.
 
-Same files, same splits, same normalisation and the same augmentation options as `data=mnist`,
-applied per image with PIL by worker processes. Kept for comparison (see `make bench`)."""
+Same files, same splits, same normalisation and the affine augmentation options of `data=mnist`
+(rotation, translate, scale, p; the others are refused), applied per image with PIL by worker processes. Kept for comparison (see `make bench`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from tinynets.data.mnist import MEAN, SPLIT_SEED, STD, MNISTData
+from tinynets.errors import ConfigError
+
+UNSUPPORTED = {"padding": "zeros", "brightness": 0.0, "contrast": 0.0}  # data=mnist's options this one refuses
 
 
 class MNISTTorchvision(MNISTData):
@@ -20,12 +23,17 @@ class MNISTTorchvision(MNISTData):
         from torchvision import transforms as T
 
         aug = self.augment if train else {}
+        for key, default in UNSUPPORTED.items():  # per-image PIL transforms of data=mnist's batched ones
+            if aug.get(key, default) != default:
+                raise ConfigError(f"data.augment.{key}", aug[key], f"data=mnist_torchvision supports rotation, "
+                                  f"translate, scale and p only: leave it at {default!r} or use data=mnist")
         rot, tr, sc = aug.get("rotation", 0.0), aug.get("translate", 0.0), aug.get("scale", 0.0)
         steps = []
         if rot or tr or sc:
-            steps.append(T.RandomAffine(rot, translate=(tr, tr) if tr else None,
-                                        scale=(1 - sc, 1 + sc) if sc else None,
-                                        interpolation=T.InterpolationMode.BILINEAR))
+            affine = T.RandomAffine(rot, translate=(tr, tr) if tr else None, scale=(1 - sc, 1 + sc) if sc else None,
+                                    interpolation=T.InterpolationMode.BILINEAR)
+            p = aug.get("p", 1.0)
+            steps.append(affine if p >= 1 else T.RandomApply([affine], p=p))
         return T.Compose([*steps, T.ToTensor(), T.Normalize((MEAN,), (STD,))])
 
     def setup(self, stage: str | None = None) -> None:
