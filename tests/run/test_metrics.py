@@ -3,7 +3,8 @@ the target, and the verdict, on histories where the wrong rule gives another ans
 
 from __future__ import annotations
 
-from tinynets.run.metrics import run_metrics, verdict_block
+from tinynets.run.metrics import FAILED, KILLED, run_metrics, status_of, verdict_block, write_metrics
+from tinynets.run.resume import complete_record, objective_of
 
 FLAGS = {"uses_bn": True, "uses_dropout": True, "uses_gap": True, "uses_fc": False}
 
@@ -46,3 +47,13 @@ def test_on_a_holdout_the_claim_is_the_test_accuracy():
     assert record([99.5, 99.6], eval_set="holdout", test_acc=99.41)["verdict"]["acc_ok"]
     block = verdict_block(m, "001", 20_000, 3)
     assert "99.60% at epoch 2 on the holdout split of train" in block and "Accuracy target met   NO" in block
+
+
+def test_a_record_without_a_status_is_failed_for_every_reader(tmp_path):
+    assert (status_of(None), status_of({}), status_of({"status": None})) == (KILLED, FAILED, FAILED)
+    assert status_of({"status": "pruned"}) == "pruned"
+    m = record([99.5])  # a finished run's fields, its status left out
+    write_metrics(tmp_path, {**m, "overrides": []})
+    assert complete_record(tmp_path, []) is None and objective_of(m) is None  # redone, not counted
+    write_metrics(tmp_path, {**m, "overrides": [], "status": "ok"})
+    assert complete_record(tmp_path, []) is not None and objective_of({**m, "status": "ok"}) == 99.5

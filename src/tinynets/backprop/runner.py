@@ -93,7 +93,7 @@ def run_sheet(cfg: DictConfig) -> float:
     quiet_lightning()
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
     from tinynets.backprop.sheet import plot_loss, write_csv, write_xlsx
-    from tinynets.run.metrics import OK, write_metrics
+    from tinynets.run.metrics import sheet_metrics, write_metrics
 
     t_start = time.perf_counter()
     preset = preset_name(cfg)
@@ -122,33 +122,17 @@ def run_sheet(cfg: DictConfig) -> float:
     fit_s = time.perf_counter() - t0
 
     out = output_dir(cfg)
-    e0, en = rows[0]["E_total"], rows[-1]["E_total"]
-    half = next((r["iteration"] for r in rows if r["E_total"] <= e0 / 2), None)
     title = f"preset {preset}, lr = {cfg.lr:g}"
     write_csv(out / "sheet.csv", rows)
     write_xlsx(out / "sheet.xlsx", rows, title=f"Backpropagation by hand: 2-2-2 sigmoid network ({title})")
     plot_loss(out / "loss.png", rows, title=f"E_total, {title}")
-    metrics: dict[str, Any] = {
-        "task": "backprop_sheet",
-        "preset": preset,
-        "lr": float(cfg.lr),
-        "iterations": iterations,
-        "E_total_0": e0,
-        "E_total_final": en,
-        "iterations_to_half": half,
-        "inputs": [rows[0]["i1"], rows[0]["i2"]],
-        "targets": [rows[0]["t1"], rows[0]["t2"]],
-        "b1": rows[0]["b1"],
-        "b2": rows[0]["b2"],
-        "w_initial": [rows[0][f"w{k}"] for k in range(1, 9)],
-        "w_final": [rows[-1][f"w{k}"] for k in range(1, 9)],
-        "E_total": [r["E_total"] for r in rows],  # per iteration 0..N: the sweep leaderboard's curve
-        "autograd_checked": bool(cfg.model.get("check_autograd", True)),
-        "fit_s": round(fit_s, 3),
-        "wall_s": round(time.perf_counter() - t_start, 3),  # build, fit and write (imports excluded)
-        "overrides": list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
-        "status": OK,
-    }
+    metrics = sheet_metrics(
+        rows=rows, preset=preset, lr=float(cfg.lr), iterations=iterations,
+        autograd_checked=bool(cfg.model.get("check_autograd", True)), fit_s=fit_s,
+        wall_s=time.perf_counter() - t_start,
+        overrides=list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [],
+    )
+    e0, en, half = metrics["E_total_0"], metrics["E_total_final"], metrics["iterations_to_half"]
     write_metrics(out, metrics)  # last: its presence means the run dir is complete
     log.info("backprop sheet %s: E_total %.9f -> %.9f after %d iterations%s | %s",
              title, e0, en, iterations,

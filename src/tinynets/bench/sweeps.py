@@ -16,7 +16,7 @@ from typing import Any
 from tinynets.bench import ROOT
 from tinynets.bench.clock import code_state, command_line, load_conditions
 from tinynets.bench.fast import train_env
-from tinynets.run.metrics import FILE, read_metrics
+from tinynets.run.metrics import FILE, OK, read_metrics, status_of
 
 LRS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)  # around the default recipe's lr=0.2
 # launcher -> (its overrides, the environment it runs in: None unsets). joblib's workers (loky) take
@@ -57,7 +57,7 @@ def timed_sweep(overrides: Sequence[str], sweep_dir: Path, env: dict[str, str | 
         "env": {k: v for k, v in (env or {}).items()},
         "wall_s": round(wall, 2),
         "jobs": len(jobs),
-        "jobs_ok": sum(j.get("status", "ok") == "ok" for j in jobs),
+        "jobs_ok": sum(status_of(j) == OK for j in jobs),
         "epochs": sum(len(j.get("history") or []) for j in jobs),
         "epochs_s": round(sum(r.get("seconds") or 0 for j in jobs for r in j.get("history") or []), 2),
         "devices": devices,

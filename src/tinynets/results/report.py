@@ -13,14 +13,14 @@ from tinynets.errors import report as report_error
 from tinynets.files import atomic_write, read_json, write_json
 from tinynets.resources import template
 from tinynets.results.spec import Entry, Spec
-from tinynets.run.metrics import read_metrics
+from tinynets.run.metrics import OK, read_metrics, status_of
 from tinynets.text import number
 
 
 def complete(spec: Spec, entry: Entry) -> dict[int, dict]:
     """seed -> metrics of the entry's complete runs here (each metrics.json read once)."""
     found = {s: read_metrics(spec.run_dir(entry, s)) for s in entry.seeds}
-    return {s: m for s, m in found.items() if m is not None and m.get("status") == "ok"}
+    return {s: m for s, m in found.items() if status_of(m) == OK}
 
 
 def _record(entry: Entry, m: dict) -> dict:

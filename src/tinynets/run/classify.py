@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from tinynets.errors import ConfigError
 from tinynets.run import resume
 from tinynets.run.context import RunContext
+from tinynets.run.metrics import status_of
 from tinynets.run.resume import Diverged
 from tinynets.runtime import in_multirun, output_dir, task_overrides
 from tinynets.search import trial as search
@@ -28,7 +29,7 @@ def classify(cfg: DictConfig) -> float | None:
     plan = resume.plan(output_dir(cfg), task_overrides(), bool(cfg.get("resume", True)))
     if plan.done is not None:
         log.info("%s holds this run, complete (status %s, best val acc %s): not run again "
-                 "(resume=false runs it again)", output_dir(cfg), plan.done.get("status"),
+                 "(resume=false runs it again)", output_dir(cfg), status_of(plan.done),
                  plan.done.get("best_val_acc"))
         return resume.objective_of(plan.done)
     return _run(cfg, plan)

@@ -19,6 +19,15 @@ COMPLETE = (OK, PRUNED, DIVERGED)  # a re-run does not redo these; FAILED is ret
 EVAL_LABELS = {"test": "official 10k test set", "holdout": "holdout split of train"}  # a record's `eval_set`
 
 
+def status_of(record: dict[str, Any] | None) -> str:
+    """A record's status, the one rule every reader applies: KILLED for no record (its run never
+    finished writing one), FAILED for a record that names none (every run writes its status, so such
+    a record is not a finished run's: a re-run redoes it, no table counts it as ok)."""
+    if record is None:
+        return KILLED
+    return str(record.get("status") or FAILED)
+
+
 def write_metrics(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
     """The run dir's metrics.json, written atomically (a reader sees the whole record or none)."""
     path = Path(run_dir) / FILE
@@ -82,6 +91,36 @@ def run_metrics(
         "val_acc": [r.get("val_acc") for r in history],
         "history": history,
         **extra,
+    }
+
+
+def sheet_metrics(*, rows: list[dict[str, Any]], preset: str, lr: float, iterations: int, autograd_checked: bool,
+                  fit_s: float, wall_s: float, overrides: list[str]) -> dict[str, Any]:
+    """The backprop sheet's record (task=backprop_sheet), from its rows (iteration 0..N: the inputs,
+    targets, biases, weights and E_total of each): E_total at the start and the end, the iteration
+    that first halved it, the weights before and after, the curve a sweep's leaderboard draws."""
+    first, last = rows[0], rows[-1]
+    e0 = first["E_total"]
+    return {
+        "task": "backprop_sheet",
+        "preset": preset,
+        "lr": lr,
+        "iterations": iterations,
+        "E_total_0": e0,
+        "E_total_final": last["E_total"],
+        "iterations_to_half": next((r["iteration"] for r in rows if r["E_total"] <= e0 / 2), None),
+        "inputs": [first["i1"], first["i2"]],
+        "targets": [first["t1"], first["t2"]],
+        "b1": first["b1"],
+        "b2": first["b2"],
+        "w_initial": [first[f"w{k}"] for k in range(1, 9)],
+        "w_final": [last[f"w{k}"] for k in range(1, 9)],
+        "E_total": [r["E_total"] for r in rows],  # per iteration 0..N: the sweep leaderboard's curve
+        "autograd_checked": autograd_checked,
+        "fit_s": round(fit_s, 3),
+        "wall_s": round(wall_s, 3),  # build, fit and write (imports excluded)
+        "overrides": overrides,
+        "status": OK,
     }
 
 

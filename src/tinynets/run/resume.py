@@ -31,7 +31,7 @@ from typing import Any
 from tinynets.checks import is_finite_number
 from tinynets.errors import ConfigError
 from tinynets.overrides import as_dict
-from tinynets.run.metrics import COMPLETE, OK, read_metrics
+from tinynets.run.metrics import COMPLETE, OK, read_metrics, status_of
 
 log = logging.getLogger("tinynets")
 
@@ -95,7 +95,7 @@ def complete_record(run_dir: Path, overrides: list[str]) -> dict[str, Any] | Non
     """The run dir's complete record (metrics.json `ok`, `pruned` or `diverged`) of these
     overrides, else None: such a run is not run again (here, and by `make reproduce`)."""
     done = read_metrics(run_dir)
-    if done is not None and done.get("status") in COMPLETE \
+    if status_of(done) in COMPLETE \
             and not override_changes(done.get("overrides") or [], overrides):
         return done
     return None
@@ -109,11 +109,11 @@ def plan(run_dir: Path, overrides: list[str], resume: bool) -> Plan:
         return Plan(done=done)
     ckpt = run_dir / "checkpoints" / "last.ckpt"
     done = read_metrics(run_dir)
-    if done is not None and done.get("status") in COMPLETE:  # another run's complete record
+    if status_of(done) in COMPLETE:  # another run's complete record
         changes = override_changes(done.get("overrides") or [], overrides)
         if not ckpt.exists() or any(k != "trainer.max_epochs" for k, _, _ in changes):
             restore_hydra_files(run_dir, ckpt)
-            raise _refusal(changes, run_dir, f"a complete run ({done.get('status')})")
+            raise _refusal(changes, run_dir, f"a complete run ({status_of(done)})")
     if not ckpt.exists():
         return Plan()
     identity, _ = checkpoint_identity(ckpt)
@@ -155,4 +155,4 @@ def restore_hydra_files(run_dir: Path, ckpt: Path, identity: dict[str, Any] | No
 
 def objective_of(done: dict[str, Any]) -> float | None:
     value = done.get("best_val_acc")
-    return float(value) if done.get("status") == OK and is_finite_number(value) else None
+    return float(value) if status_of(done) == OK and is_finite_number(value) else None
