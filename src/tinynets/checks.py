@@ -6,14 +6,13 @@ model contribute the sheet's own, tinynets.backprop.runner.check_config), run fi
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from tinynets.data import PADDING
-from tinynets.errors import ConfigError, UserError
+from tinynets.errors import ConfigError
 
 _MISSING = object()
 
@@ -89,11 +88,7 @@ class BuildError(ConfigError):
     def __init__(self, key: str, value: Any, error: BaseException) -> None:
         inner = error.__cause__ or error  # hydra.utils.instantiate wraps the library's exception
         text = " ".join(str(inner).split()) or type(inner).__name__
-        if re.match(r"^[\w./@-]+=.* is not allowed: ", text):  # already our format (e.g. model.net.c2=0)
-            self.key, self.value, self.allowed = key, value, text
-            UserError.__init__(self, text)
-        else:
-            super().__init__(key, value, f"it cannot be built ({type(inner).__name__}: {text[:300]})")
+        super().__init__(key, value, f"it cannot be built ({type(inner).__name__}: {text[:300]})")
 
 
 def _raw(cfg: DictConfig, key: str) -> Any:

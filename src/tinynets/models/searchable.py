@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from tinynets.errors import ConfigError
 from tinynets.models.blocks import Net, conv_block, separable
 
 HEADS = ("gap_conv", "gap_fc")
@@ -27,7 +28,7 @@ def _check_counts(**counts) -> None:
     """Channel and conv counts must be integers >= 1 (one line naming the key otherwise)."""
     for name, v in counts.items():
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"model.net.{name}={v!r} is not allowed: must be an integer >= 1")
+            raise ConfigError(f"model.net.{name}", v, "must be an integer >= 1")
 
 
 def searchable(
@@ -45,7 +46,7 @@ def searchable(
     channels, convs = (c1, c2, c3), (n1, n2, n3)
     _check_counts(c1=c1, c2=c2, c3=c3, n1=n1, n2=n2, n3=n3)
     if head not in HEADS:
-        raise ValueError(f"model.net.head={head!r} is not allowed: must be one of {', '.join(HEADS)}")
+        raise ConfigError("model.net.head", head, f"must be one of {', '.join(HEADS)}")
     b = dict(padding=1, dropout=dropout)
     layers: dict[str, nn.Module] = {}
     c_in = 1
@@ -72,8 +73,8 @@ def searchable_sep(c1: int = 8, c2: int = 16, width: int = 24, blocks: int = 4, 
     """sep's layout with its widths and depth as knobs; see the module docstring."""
     _check_counts(c1=c1, c2=c2, width=width)
     if not isinstance(blocks, int) or isinstance(blocks, bool) or not 1 <= blocks <= 5:
-        raise ValueError(f"model.net.blocks={blocks!r} is not allowed: must be an integer from 1 to 5 "
-                         "(each block takes 2 pixels off the 12x12 map)")
+        raise ConfigError("model.net.blocks", blocks, "must be an integer from 1 to 5 "
+                          "(each block takes 2 pixels off the 12x12 map)")
     layers: dict[str, nn.Module] = dict(
         c1=conv_block(1, c1, dropout=dropout),  # c1 x 26x26     9*c1 + 2*c1
         c2=conv_block(c1, c2, dropout=dropout),  # c2 x 24x24   9*c1*c2 + 2*c2

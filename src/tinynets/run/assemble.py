@@ -26,6 +26,8 @@ def build(node: DictConfig, key: str, value: Any, *, call: dict[str, Any] | None
     except UserError:  # already one line (a rule of ours, missing data)
         raise
     except Exception as e:  # noqa: BLE001 - the library's message names what is wrong
+        if isinstance(e.__cause__, UserError):  # ours, raised by what instantiate called (which wraps it)
+            raise e.__cause__ from None
         raise BuildError(key, value, e) from None
 
 
