@@ -49,6 +49,8 @@ def quiet_lightning() -> None:
         lambda record: not str(record.msg).startswith("💡 Tip")
     )
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    if "SLURM_JOB_ID" not in os.environ:  # a local run on a machine with SLURM installed: srun is not for it
+        warnings.filterwarnings("ignore", message=r"The `srun` command is available on your system but is not used")
     # DDP: val/test metrics are torchmetrics, already synced across ranks; train/loss is synced
     warnings.filterwarnings("ignore", message=r".*sync_dist=True.* when logging on epoch level")
 

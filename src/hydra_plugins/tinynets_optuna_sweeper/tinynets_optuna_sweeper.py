@@ -28,7 +28,7 @@ class TPESamplerConfig(SamplerConfig):
     n_startup_trials: int = 5    # random draws (within the budget) before TPE models; searches here run 10-20 trials
     n_ei_candidates: int = 24
     multivariate: bool = True
-    constant_liar: bool = False  # true: parallel trials avoid proposing what is already running
+    constant_liar: bool = True   # running trials count as bad: workers sharing a study do not propose them again
 
 
 @dataclass
@@ -124,6 +124,12 @@ class TinynetsOptunaSweeperConf:
     heartbeat_interval: int = 10
     grace_period: int = 60
     max_retry: Optional[int] = 2
+    # a storage that cannot be reached (a restart, a failover) is retried with backoff for up to this many
+    # seconds while training goes on; longer ends the worker with one line (the same command again goes on)
+    outage_window: float = 120.0
+    # true: compose and check the search (its keys, space, storage and study), then exit 0 without running a
+    # trial (python -m tinynets.search.workers does this once before starting its workers)
+    check_only: bool = False
     # an early stop for searches without a pruner (multi-objective): {epoch: k, val_acc: x} stops a trial
     # whose val accuracy after epoch k is below x; it is recorded as pruned, with its epoch
     floor: Any = None  # (untyped: OmegaConf cannot merge a mapping into a None typed as a Dict)

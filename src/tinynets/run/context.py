@@ -70,7 +70,8 @@ class RunContext:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = build(cfg.data, "data", choice(cfg, "data"))
         datamodule.prepare_data()  # before anything is written: a data error leaves no half run
-        run = assemble(cfg, model=(model_name, params), trial=trial, floor=search.floor(cfg))
+        run = assemble(cfg, model=(model_name, params), trial=trial, floor=search.floor(cfg),
+                       callbacks=search.callbacks(cfg))
         module = build_module(cfg, net, model_name)
         if plan.ckpt is not None:
             resume.check_weights_fit(plan.ckpt, module, model_name, params, output_dir(cfg))

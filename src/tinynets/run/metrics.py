@@ -15,6 +15,7 @@ FILE = "metrics.json"
 OK, PRUNED, DIVERGED, FAILED = "ok", "pruned", "diverged", "failed"  # a record's `status`
 KILLED = "killed"  # what a sweep reports for a job dir with no record (killed, or still running)
 RETRIED = "retried"  # a search trial whose process died: its study ran the same point again as another trial
+SUPERSEDED = "superseded"  # a search trial failed elsewhere while its process lived on (paused): stopped, retried
 COMPLETE = (OK, PRUNED, DIVERGED)  # a re-run does not redo these; FAILED is retried
 EVAL_LABELS = {"test": "official 10k test set", "holdout": "holdout split of train"}  # a record's `eval_set`
 
@@ -44,7 +45,7 @@ def read_metrics(run_dir: str | os.PathLike) -> dict[str, Any] | None:
 def failure_record(status: str, error: str, **fields: Any) -> dict[str, Any]:
     """The record of a run that could not finish: its status (FAILED, or PRUNED for a search trial
     refused before training) and why, with what is known of it."""
-    assert status in (FAILED, PRUNED, DIVERGED, RETRIED), status
+    assert status in (FAILED, PRUNED, DIVERGED, RETRIED, SUPERSEDED), status
     return {"status": status, "error": error, **fields}
 
 

@@ -16,7 +16,7 @@ from tinynets.errors import UserError, fail, one_line
 from tinynets.run.metrics import FAILED, PRUNED
 from tinynets.run.resume import Diverged, ResumeRefused
 from tinynets.runtime import choice, global_rank, in_multirun, output_dir, task_overrides
-from tinynets.search.trial import trial_number
+from tinynets.search.trial import Superseded, trial_number
 
 log = logging.getLogger("tinynets")
 
@@ -49,6 +49,8 @@ def run(cfg: DictConfig) -> float | None:
         record_failure(cfg, PRUNED if in_search else FAILED,
                        f"over max_params ({e.params:,} params > {e.max_params:,})" if in_search else str(e),
                        t0, params=e.params)
+    except Superseded:  # its study failed the trial elsewhere: the sweeper records the job dir and says so
+        pass
     except UserError as e:  # a config value, missing data, an unreadable file...
         if not multirun:
             fail(e)

@@ -34,7 +34,7 @@ from tinynets.checks import is_finite_number
 from tinynets.errors import fail
 from tinynets.files import atomic_write, pyplot, save_figure, write_csv
 from tinynets.overrides import key_value, split
-from tinynets.run.metrics import DIVERGED, FAILED, FILE, KILLED, OK, PRUNED, RETRIED, read_metrics
+from tinynets.run.metrics import DIVERGED, FAILED, FILE, KILLED, OK, PRUNED, RETRIED, SUPERSEDED, read_metrics
 from tinynets.text import number
 
 log = logging.getLogger("tinynets.sweep")
@@ -42,7 +42,7 @@ log = logging.getLogger("tinynets.sweep")
 DEFAULT_COLUMNS = ("params", "best_val_acc", "best_epoch", "target_epoch", "test_acc", "verdict", "wall_s")
 # a re-run of the same sweep does not redo a job in one of these states (see tinynets.run.resume)
 NOT_OK = (FAILED, DIVERGED, KILLED)  # a sweep with one of these exits non-zero
-_STATUS_ORDER = {OK: 0, PRUNED: 1, RETRIED: 2, DIVERGED: 3, FAILED: 4, KILLED: 5}
+_STATUS_ORDER = {OK: 0, PRUNED: 1, RETRIED: 2, SUPERSEDED: 3, DIVERGED: 4, FAILED: 5, KILLED: 6}
 GROUP_EXCLUDE = ("seed", "optuna_trial")  # jobs differing only in these form one group
 
 
@@ -111,7 +111,7 @@ def rank(rows: list[dict[str, Any]], direction: str = "maximize") -> list[dict[s
 
     def key(r):
         obj = r["objective"]
-        return (_STATUS_ORDER.get(r["status"], 6), obj is None, sign * obj if obj is not None else 0.0, r["job"])
+        return (_STATUS_ORDER.get(r["status"], 7), obj is None, sign * obj if obj is not None else 0.0, r["job"])
 
     ranked = sorted(rows, key=key)
     for i, r in enumerate(ranked, start=1):
@@ -217,12 +217,14 @@ def markdown(sweep_dir: Path, rows, header, cells, groups, objective: str, direc
 
     n_failed = sum(r["status"] in NOT_OK for r in rows)
     n_retried = sum(r["status"] == RETRIED for r in rows)
+    n_superseded = sum(r["status"] == SUPERSEDED for r in rows)
     shared, varying = split_overrides(rows, swept)
     lines = [f"# Leaderboard: {sweep_dir}", "",
              *([f"Every job: `{' '.join(shared)}`", ""] if shared else []),
              f"{len(rows)} jobs ({sum(r['status'] == OK for r in rows)} ok, "
              f"{sum(r['status'] == PRUNED for r in rows)} pruned, "
-             + (f"{n_retried} retried, " if n_retried else "") + f"{n_failed} failed), "
+             + (f"{n_retried} retried, " if n_retried else "")
+             + (f"{n_superseded} superseded, " if n_superseded else "") + f"{n_failed} failed), "
              f"sorted by `{objective}` ({direction}). Curves: `curves.png`. "
              f"TensorBoard: `tensorboard --logdir {sweep_dir}` (HPARAMS tab).", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

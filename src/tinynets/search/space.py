@@ -14,15 +14,16 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from optuna.samplers import BaseSampler
 
+from tinynets.errors import ConfigError, one_line
+
 log = logging.getLogger("tinynets.search")
 
 
 def parse_overrides(arguments: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """(distributions of the sweep overrides, fixed `key=value` overrides), keys as written; a key
-    given again (the command line after the yaml's params) takes its last value."""
+    given again (the command line after the yaml's params) takes its last value. A sweep Optuna
+    cannot sample (glob(...), interval(5, 1)) is a ConfigError."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep, Transformer
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
     space: dict[str, Any] = {}
     fixed: dict[str, str] = {}
@@ -33,23 +34,38 @@ def parse_overrides(arguments: list[str]) -> tuple[dict[str, Any], dict[str, str
         if not o.is_sweep_override():
             fixed[key] = o.get_value_element_as_str()
             continue
-        value = o.value()
-        if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
-            space[key] = CategoricalDistribution(list(o.sweep_iterator(transformer=Transformer.encode)))
-        elif isinstance(value, RangeSweep):
-            if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
-                space[key] = FloatDistribution(value.start, value.stop - value.step, step=value.step)
-            else:  # range(a, b, s) excludes b, as in Python
-                space[key] = IntDistribution(int(value.start), int(value.stop) - int(value.step), step=int(value.step))
-        elif isinstance(value, IntervalSweep):
-            log_scale = "log" in value.tags
-            if isinstance(value.start, int) and isinstance(value.end, int):
-                space[key] = IntDistribution(value.start, value.end, log=log_scale)
-            else:
-                space[key] = FloatDistribution(float(value.start), float(value.end), log=log_scale)
-        else:
-            raise ValueError(f"{key}: {o.input_line} is not a sweep Optuna can sample")
+        try:
+            space[key] = distribution(o)
+        except ValueError as e:  # Optuna's: low > high, a step that does not fit
+            raise ConfigError(key, o.input_line.partition("=")[2], f"{SAMPLABLE} ({one_line(e, 200)})") from None
+        if space[key] is None:
+            raise ConfigError(key, o.input_line.partition("=")[2], SAMPLABLE)
     return space, fixed
+
+
+def distribution(o) -> Any:
+    """The Optuna distribution of one sweep override, or None for a sweep it cannot sample (glob)."""
+    from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, RangeSweep, Transformer
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    value = o.value()
+    if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
+        return CategoricalDistribution(list(o.sweep_iterator(transformer=Transformer.encode)))
+    if isinstance(value, RangeSweep):
+        if any(isinstance(v, float) for v in (value.start, value.stop, value.step)):
+            return FloatDistribution(value.start, value.stop - value.step, step=value.step)
+        # range(a, b, s) excludes b, as in Python
+        return IntDistribution(int(value.start), int(value.stop) - int(value.step), step=int(value.step))
+    if isinstance(value, IntervalSweep):
+        log_scale = "log" in value.tags
+        if isinstance(value.start, int) and isinstance(value.end, int):
+            return IntDistribution(value.start, value.end, log=log_scale)
+        return FloatDistribution(float(value.start), float(value.end), log=log_scale)
+    return None
+
+
+SAMPLABLE = ("a search space must be a sweep Optuna can sample: choice(a, b, ...), range(start, stop[, step]), "
+             "interval(low, high) or tag(log, interval(low, high))")
 
 
 def override_value(value: Any) -> str:

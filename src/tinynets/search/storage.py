@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,26 @@ def check_storage(url: Any, raw: Any = None) -> str:
     return text
 
 
+# Optuna's experimental features a search uses on purpose (optuna>=5,<6 in pyproject.toml guards them):
+# its warnings say nothing to a user; any other ExperimentalWarning is still shown
+OUR_EXPERIMENTAL = (r"RetryHeartbeatStaleTrialCallback is experimental", r"fail_stale_trials is experimental",
+                    r"set_metric_names is experimental",
+                    r"Argument ``(heartbeat_interval|grace_period|failed_trial_callback|heartbeat_stale_trial_callback"
+                    r"|constant_liar|multivariate|group|constraints_func)`` is an experimental feature")
+
+
+def quiet_optuna() -> None:
+    """Ignore the ExperimentalWarnings of OUR_EXPERIMENTAL (and Optuna's note that heartbeats are meant
+    for Study.optimize: the workers beat themselves)."""
+    import warnings
+
+    from optuna.exceptions import ExperimentalWarning
+
+    for message in OUR_EXPERIMENTAL:
+        warnings.filterwarnings("ignore", message=message, category=ExperimentalWarning)
+    warnings.filterwarnings("ignore", message=r"Heartbeat of storage is supposed to be used with Study.optimize")
+
+
 def storage_file(url: str) -> Path | None:
     """The local file a storage lives in (sqlite or journal), if any."""
     if url.startswith(JOURNAL):
@@ -86,14 +108,22 @@ def has_heartbeat(url: str) -> bool:
     return not url.startswith(JOURNAL)
 
 
+POOL = {"pool_size": 2, "max_overflow": 0}  # a worker's connections to a server: at most 2 at once (docs/scale-out.md)
+
+
 def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: int | None = None,
                  max_retry: int | None = None):
-    """The Optuna storage object for a checked storage string. With `heartbeat_interval` (RDB only),
+    """The Optuna storage object for a checked storage string, one per process and URL (a search
+    trial's job, in its worker's process, shares its worker's). With `heartbeat_interval` (RDB only),
     RUNNING trials without a heartbeat for `grace_period` seconds are failed by the next worker that
     looks, and retried (same parameters, lineage in the retry's system attrs) up to `max_retry` times.
-    A storage that cannot be reached is one line naming the URL without its password."""
-    import optuna
-
+    An RDB storage waits out an outage (tinynets.search.outage); on a server, a process holds at most
+    POOL's connections, named `tinynets <pid>` in pg_stat_activity. A storage that cannot be reached when it
+    is opened is one line naming the URL without its password."""
+    quiet_optuna()
+    key = (url, heartbeat_interval, grace_period, max_retry)
+    if key in _OPEN or (heartbeat_interval is None and any(k[0] == url for k in _OPEN)):
+        return _OPEN.get(key) or next(v for k, v in _OPEN.items() if k[0] == url)
     path = storage_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,21 +131,83 @@ def open_storage(url: str, heartbeat_interval: int | None = None, grace_period: 
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
-        return JournalStorage(JournalFileBackend(str(path)))
+        _OPEN[key] = JournalStorage(JournalFileBackend(str(path)))
+        return _OPEN[key]
     beat: dict[str, Any] = {}
     if heartbeat_interval:
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
         beat = dict(heartbeat_interval=int(heartbeat_interval), grace_period=grace_period,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        engine: dict[str, Any] = {"connect_args": {"timeout": 60}}
+    else:
+        engine = {"pool_pre_ping": True, **POOL}
+        if url.split(":", 1)[0].split("+", 1)[0].lower().startswith("postgres"):
+            engine["connect_args"] = {"application_name": application()}
+    from tinynets.search.outage import OUTAGE, patient_storage_class
+
+    OUTAGE.url = OUTAGE.url or url
+    USAGE.watch()
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, **beat)
+        storage = patient_storage_class()(url, engine_kwargs=engine, **beat)
     except ModuleNotFoundError as e:  # e.g. psycopg for postgresql+psycopg://
         raise UserError(f"hydra.sweeper.storage={redact(url)!r} needs the Python package {e.name!r}: "
                         "pip install 'tinynets[cluster]'") from None
     except Exception as e:  # noqa: BLE001 - SQLAlchemy's OperationalError and friends: the server is not there
         raise unreachable(url, e) from None
+    _OPEN[key] = storage
+    return storage
+
+
+def application() -> str:
+    """pg_stat_activity.application_name of this process's connections: `tinynets <pid>`."""
+    return f"tinynets {os.getpid()}"
+
+
+_OPEN: dict[tuple, Any] = {}
+
+
+class Usage:
+    """What this process asked of its storage servers (SQLAlchemy's events, on every engine and pool of
+    the process: its storages are the only ones): statements run, connections opened, the most it held
+    checked out at once."""
+
+    def __init__(self) -> None:
+        self.statements = self.connects = self.held = self.peak = 0
+        self.watching = False
+
+    def watch(self) -> None:
+        if self.watching:
+            return
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+        from sqlalchemy.pool import Pool
+
+        def statement(*_a) -> None:
+            self.statements += 1
+
+        def connect(*_a) -> None:
+            self.connects += 1
+
+        def checkout(*_a) -> None:
+            self.held += 1
+            self.peak = max(self.peak, self.held)
+
+        def checkin(*_a) -> None:
+            self.held -= 1
+
+        event.listen(Engine, "before_cursor_execute", statement)
+        event.listen(Pool, "connect", connect)
+        event.listen(Pool, "checkout", checkout)
+        event.listen(Pool, "checkin", checkin)
+        self.watching = True
+
+    def snapshot(self) -> dict[str, int]:
+        return {"statements": self.statements, "connects": self.connects, "peak_connections": self.peak}
+
+
+USAGE = Usage()
 
 
 def unreachable(url: str, e: BaseException) -> UserError:
@@ -140,36 +232,44 @@ def _lock_key(url: str, study_name: str) -> int:
 
 
 @contextlib.contextmanager
-def study_lock(url: str, study_name: str, timeout: float = 600) -> Iterator[None]:
+def study_lock(url: str, study_name: str, timeout: float = 600, engine: Any = None) -> Iterator[float]:
     """Held while a process decides whether the study's budget allows one more trial and asks for it,
     so that workers together never start more than the budget: a file lock beside a sqlite or journal
-    file, an advisory lock on PostgreSQL, none elsewhere (other servers: the budget may be exceeded by
-    a trial per racing worker)."""
+    file, an advisory lock on PostgreSQL (on a connection of `engine`, the storage's, when given), none
+    elsewhere (other servers: the budget may be exceeded by a trial per racing worker). Yields the
+    seconds it waited for the lock."""
+    t0 = time.perf_counter()
     path = storage_file(url)
     if path is not None:
         from filelock import FileLock
 
         with FileLock(str(path) + ".tinynets.lock", timeout=timeout):
-            yield
+            yield time.perf_counter() - t0
         return
     if not url.split(":", 1)[0].split("+", 1)[0].lower().startswith("postgres"):
-        yield
+        yield 0.0
         return
     from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
 
-    engine = create_engine(url, pool_pre_ping=True)
+    own = engine is None
+    engine = create_engine(url, pool_pre_ping=True, poolclass=NullPool,
+                           connect_args={"application_name": application()}) if own else engine
     key = _lock_key(url, study_name)
     try:
         try:
             conn = engine.connect()
         except Exception as e:  # noqa: BLE001 - the server is not there
-            raise unreachable(url, e) from None
+            if own:
+                raise unreachable(url, e) from None
+            raise
         with conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
             try:
-                yield
+                yield time.perf_counter() - t0
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 conn.commit()
     finally:
-        engine.dispose()
+        if own:
+            engine.dispose()

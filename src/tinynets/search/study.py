@@ -76,40 +76,78 @@ def budget(study) -> Budget:
         waiting=sum(t.state == TrialState.WAITING for t in trials))
 
 
+_SUPERSEDED: dict[tuple[str, int], str] = {}  # (study, trial number) -> why: set by the trial's heartbeat thread
+
+
+def superseded(study_name: str, number: int) -> str | None:
+    """Why this process's trial `number` is no longer RUNNING in its study (failed elsewhere while this
+    process was paused or cut off, and retried), or None: the job stops at its next batch."""
+    return _SUPERSEDED.get((study_name, number))
+
+
 class Heartbeat:
-    """Records the trial's heartbeat every `interval` seconds until stopped (storages with heartbeats);
-    the first beat at once."""
+    """Records the trial's heartbeat every `interval` seconds until stopped (storages with heartbeats),
+    the first beat at once; each beat also reads the trial's state: a trial failed elsewhere (its
+    heartbeat went stale while this process was paused) is `superseded`, and the beats stop. A beat that
+    cannot reach the storage is tried again within outage.MAX_DELAY seconds (the outage's one line is
+    tinynets.search.outage's)."""
 
     def __init__(self, storage, study_name: str, number: int, interval: float | None) -> None:
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
+        self.key = (study_name, number)
         if not interval or not hasattr(storage, "record_heartbeat"):
             return
+        from optuna.trial import TrialState
+
+        from tinynets.search.outage import MAX_DELAY, impatient, is_outage
+
         tid = trial_id(storage, study_name, number)
         storage.record_heartbeat(tid)
 
         def beat() -> None:
-            while not self.stop_event.wait(interval):
-                try:
-                    storage.record_heartbeat(tid)
-                except Exception as e:  # noqa: BLE001 - a lost connection: the next beat tries again
-                    log.warning("heartbeat of trial %d failed: %s", number, e)
+            wait = interval
+            with impatient():  # a failed beat is tried again here, soon, not inside the call
+                while not self.stop_event.wait(wait):
+                    try:
+                        storage.record_heartbeat(tid)
+                        state = storage.get_trial(tid).state
+                    except Exception as e:  # noqa: BLE001 - the next beat tries again
+                        if not is_outage(e):
+                            log.warning("heartbeat of trial %d failed: %s", number, e)
+                        wait = min(interval, MAX_DELAY)
+                        continue
+                    wait = interval
+                    if state != TrialState.RUNNING and not self.stop_event.is_set():
+                        _SUPERSEDED[self.key] = (f"trial {number} is {state.name} in the study: it was failed "
+                                                 "elsewhere while this process was paused or cut off (no heartbeat "
+                                                 "for the grace period)")
+                        return
 
         self.thread = threading.Thread(target=beat, name=f"heartbeat-{number}", daemon=True)
         self.thread.start()
+
+    @property
+    def superseded(self) -> str | None:
+        return _SUPERSEDED.get(self.key)
 
     def stop(self) -> None:
         self.stop_event.set()
         if self.thread is not None:
             self.thread.join(timeout=5)
+        _SUPERSEDED.pop(self.key, None)
 
 
-def recover(study, url: str, max_retry: int | None, grace: float = 60.0) -> list[int]:
+def recover(study, url: str, max_retry: int | None, grace: float = 60.0, interval: float = 0.0) -> list[int]:
     """Fail the trials whose process is gone and queue their retries: stale heartbeats (Optuna's
     fail_stale_trials, any host); the trials of dead processes of this host (any storage: a journal
     keeps no heartbeat, and a process killed before its first heartbeat leaves none); and trials
     asked more than `grace` seconds ago that no process ever claimed (killed between asking and
-    claiming). Returns the numbers of the trials this process failed."""
+    claiming). Returns the numbers of the trials this process failed.
+
+    Heartbeats are judged only once this process has reached the storage without a failure for
+    `grace` + `interval` seconds: after an outage, no worker could beat, and the live ones need a
+    moment to beat again (tinynets.search.outage)."""
     import datetime
 
     import optuna
@@ -117,7 +155,9 @@ def recover(study, url: str, max_retry: int | None, grace: float = 60.0) -> list
     from optuna.trial import TrialState
 
     before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
-    if has_heartbeat(url):
+    from tinynets.search.outage import OUTAGE
+
+    if has_heartbeat(url) and OUTAGE.quiet_for() >= grace + interval:
         with warnings.catch_warnings():  # experimental since Optuna 2.9, stable in use; the bound in pyproject guards it
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
@@ -128,8 +168,9 @@ def recover(study, url: str, max_retry: int | None, grace: float = 60.0) -> list
         if OWNER in t.user_attrs:
             if o_host != host or not o_pid.isdigit() or _alive(int(o_pid)):
                 continue  # another machine's trial (its heartbeat speaks for it), or a live process's
-        elif t.datetime_start is None or (now - t.datetime_start).total_seconds() < grace:
-            continue  # just asked: its process claims it in a moment
+        elif t.datetime_start is None or (now - t.datetime_start).total_seconds() < grace \
+                or OUTAGE.quiet_for() < grace:
+            continue  # just asked: its process claims it in a moment (or could not, the storage being away)
         try:
             study.tell(t.number, state=TrialState.FAIL)
         except Exception:  # noqa: BLE001 - another process failed it first: it queues the retry
@@ -146,21 +187,39 @@ def retry_of(study, number: int) -> int | None:
                  if t.system_attrs.get("retry_history", [None])[-1] == number), None)
 
 
+LOCK_WAITS: list[float] = []  # seconds this process waited for the study lock, one per ask (the bench reads them)
+
+
 def next_trial(study, url: str, n_trials: int, space: dict[str, Any], wait: bool = True,
-               claim: Any = None):
+               claim: Any = None, engine: Any = None):
     """(Ask.TRIAL, trial) or (Ask.WAIT | Ask.DONE, None), decided and asked under the study lock.
     `wait`: whether to wait for trials that run elsewhere (they can come back as retries only where
     heartbeats tell that their process died: without them, this process is done). `claim(number)`,
-    called under the lock before the trial gets its owner, starts its heartbeat: a claimed trial
-    always has one, so that a process killed at any point leaves a trial some rule fails."""
-    with study_lock(url, study.study_name):
-        b = budget(study)
-        if b.waiting or b.lineages < n_trials:
-            with warnings.catch_warnings():  # Optuna says heartbeats are meant for Study.optimize: we beat ourselves
-                warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used.*")
-                trial = study.ask(fixed_distributions=space)
-            if claim is not None:
-                claim(trial.number)
-            trial.set_user_attr(OWNER, owner())
-            return Ask.TRIAL, trial
-        return (Ask.WAIT if b.running and wait else Ask.DONE), None
+    called under the lock before the trial gets its owner, starts its heartbeat and returns it: a
+    claimed trial always has one, so that a process killed at any point leaves a trial some rule fails.
+    `engine`: the storage's SQLAlchemy engine, whose pool the PostgreSQL lock's connection comes from.
+    The section is tried again as a whole while the storage is unreachable (a trial asked before the
+    failure, never claimed, is failed after the grace period and retried: the budget stays exact)."""
+    from tinynets.search.outage import impatient, patient
+
+    def section():
+        beat = None
+        try:
+            with impatient(), study_lock(url, study.study_name, engine=engine) as waited:
+                LOCK_WAITS.append(waited)
+                b = budget(study)
+                if b.waiting or b.lineages < n_trials:
+                    with warnings.catch_warnings():  # Optuna: heartbeats are meant for Study.optimize; we beat
+                        warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used.*")
+                        trial = study.ask(fixed_distributions=space)
+                    if claim is not None:
+                        beat = claim(trial.number)
+                    trial.set_user_attr(OWNER, owner())
+                    return Ask.TRIAL, trial
+                return (Ask.WAIT if b.running and wait else Ask.DONE), None
+        except BaseException:
+            if beat is not None:
+                beat.stop()
+            raise
+
+    return patient(section, what="asking for a trial")

@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -28,7 +27,10 @@ from omegaconf.errors import InterpolationResolutionError
 from tinynets import overrides
 from tinynets.checks import is_finite_number
 from tinynets.errors import ConfigError, UserError, fail
-from tinynets.run.metrics import OK, PRUNED, read_metrics
+from tinynets.run.metrics import OK, PRUNED
+from tinynets.search.jobs import job_metrics, job_metrics_dir, record_failed, record_superseded, tell
+from tinynets.search.outage import DEFAULT_WINDOW, OUTAGE, StorageOutage
+from tinynets.search.outputs import write_results, write_worker_record
 from tinynets.search.storage import check_storage, has_heartbeat, open_storage, redact, study_lock
 from tinynets.search.study import Ask, Heartbeat, budget, next_trial, recover, retry_of
 from tinynets.search.trial import TRIAL_KEY, check_holdout
@@ -43,29 +45,11 @@ def refuse(e: ConfigError) -> None:
     fail(e)
 
 
-def job_metrics(ret) -> dict[str, Any] | None:
-    try:
-        return read_metrics(str(ret.hydra_cfg.hydra.runtime.output_dir))
-    except Exception:  # noqa: BLE001 - no record: the trial failed
-        return None
-
-
-def tell(study, trial, values, state) -> None:
-    try:
-        study.tell(trial, values=values, state=state)
-    except RuntimeError as e:  # GridSampler calls study.stop() once the grid is done: the trial is
-        if "Study.stop" not in str(e):  # stored; we stop by the grid's size ourselves
-            raise
-    except ValueError as e:  # already finished: another process failed it as interrupted
-        if "Cannot tell a" not in str(e):
-            raise
-        log.warning("trial %d was finished by another process (%s): its result is not recorded", trial.number, e)
-
-
 class OptunaSweep:
     def __init__(self, conf: DictConfig) -> None:
         self.conf = conf
         self.job_idx = 0
+        self.ran: list[int] = []  # the trials this process ran
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -89,7 +73,11 @@ class OptunaSweep:
 
         params = self.conf.get("params") or {}  # null drops a key an inherited search space has
         lines = [f"{k}={v}" for k, v in params.items() if v is not None] + list(arguments)
-        space, fixed = parse_overrides(lines)
+        try:
+            space, fixed = parse_overrides(lines)
+        except ConfigError as e:  # a sweep Optuna cannot sample
+            from_cli = any(overrides.split(a)[0] == e.key for a in arguments)
+            refuse(e if from_cli else ConfigError(f"hydra.sweeper.params.{e.key}", e.value, e.allowed))
         texts = dict(map(overrides.split, lines))  # the last one of a key wins
         for key in space:
             if key.startswith("+"):
@@ -145,7 +133,9 @@ class OptunaSweep:
         from hydra.utils import instantiate
 
         from tinynets.search.space import BudgetSampler
+        from tinynets.search.storage import quiet_optuna
 
+        quiet_optuna()
         conf = self.conf.sampler
         if grid:
             from optuna.distributions import CategoricalDistribution
@@ -210,6 +200,8 @@ class OptunaSweep:
             storage_url = check_storage(resolved, raw)
         except ConfigError as e:
             refuse(e)
+        self.check_numbers()
+        OUTAGE.configure(storage_url, float(self.conf.get("outage_window", DEFAULT_WINDOW)))
         objectives = self.objectives()
         directions = list(objectives.values())
         space, fixed = self.space(arguments)
@@ -218,6 +210,7 @@ class OptunaSweep:
                                f"Optuna prunes single-objective studies only and this one has {len(directions)} "
                                "objectives: use hydra/sweeper/pruner=nop (or an early-stop rule: hydra.sweeper.floor)"))
         task_cfg = OmegaConf.masked_copy(self.config, [k for k in self.config if k != "hydra"])
+        self.check_task(task_cfg, space)
         count = ParamCounter(task_cfg, fixed)
         self.check_budget(space, count)
         max_params = OmegaConf.select(self.config, "max_params", default=None)
@@ -230,76 +223,119 @@ class OptunaSweep:
         study = self.open_study(storage_url, directions, self.signature(space, fixed, objectives), sampler,
                                 instantiate(self.conf.pruner))
         n_trials = int(self.conf.n_trials)
+        if self.conf.get("check_only"):  # python -m tinynets.search.workers: checked once, before any worker
+            log.info("Search checked: study %s in %s, budget %d trials", study.study_name, redact(storage_url),
+                     n_trials)
+            raise SystemExit(0)
         if grid:
             n_trials = min(n_trials, math.prod(len(d.choices) for d in space.values()))
-        recovered = self.recover(study, storage_url)
-        log.info("Study %s in %s (%d trials so far, %d recovered), budget %d trials, sampler %s, pruner %s, "
-                 "objectives %s", study.study_name, redact(storage_url), len(study.trials), len(recovered), n_trials,
-                 type(sampler).__name__, type(study.pruner).__name__, objectives)
-        beat = self.heartbeat_interval(storage_url)
-        poll = min(10.0, max(1.0, float(self.conf.grace_period) / 3)) if beat else 10.0
-        n_jobs = max(1, int(self.conf.n_jobs))
-        while True:
-            self.recover(study, storage_url)
-            trials, beats, what = [], [], Ask.DONE
+        try:
+            recovered = self.recover(study, storage_url)
+            log.info("Study %s in %s (%d trials so far, %d recovered), budget %d trials, sampler %s, pruner %s, "
+                     "objectives %s", study.study_name, redact(storage_url), len(study.trials), len(recovered),
+                     n_trials, type(sampler).__name__, type(study.pruner).__name__, objectives)
+            beat = self.heartbeat_interval(storage_url)
+            poll = min(10.0, max(1.0, float(self.conf.grace_period) / 3)) if beat else 10.0
+            n_jobs = max(1, int(self.conf.n_jobs))
+            engine = getattr(self.storage, "engine", None)
+            while True:
+                self.recover(study, storage_url)
+                trials, beats, what = [], {}, Ask.DONE
 
-            def claim(number: int) -> None:  # the heartbeat starts before the trial is ours
-                beats.append(Heartbeat(self.storage, study.study_name, number, beat))
+                def claim(number: int) -> Heartbeat:  # the heartbeat starts before the trial is ours
+                    beats[number] = Heartbeat(self.storage, study.study_name, number, beat)
+                    return beats[number]
 
-            try:
-                for _ in range(n_jobs):  # one trial at a time per process (n_jobs: a batch for joblib)
-                    what, trial = next_trial(study, storage_url, n_trials, space, wait=beat is not None, claim=claim)
-                    if what is not Ask.TRIAL:
-                        break
-                    trials.append(trial)
-                if not trials:
-                    if what is Ask.DONE:
-                        break
-                    time.sleep(poll)  # trials run elsewhere: one may come back as a retry
-                    continue
-                self.run_trials(study, trials, fixed, objectives, max_params)
-            finally:
-                for b in beats:
-                    b.stop()
-        if budget is not None and budget.redraws:
-            log.info("budget: %d samples over max_params=%s were drawn again before launch", budget.redraws,
-                     max_params)
-        self.write_results(study, objectives)
+                try:
+                    for _ in range(n_jobs):  # one trial at a time per process (n_jobs: a batch for joblib)
+                        what, trial = next_trial(study, storage_url, n_trials, space, wait=beat is not None,
+                                                 claim=claim, engine=engine)
+                        if what is not Ask.TRIAL:
+                            break
+                        trials.append(trial)
+                    if not trials:
+                        if what is Ask.DONE:
+                            break
+                        time.sleep(poll)  # trials run elsewhere: one may come back as a retry
+                        continue
+                    self.run_trials(study, trials, fixed, objectives, max_params, beats)
+                finally:
+                    for b in beats.values():
+                        b.stop()
+            if budget is not None and budget.redraws:
+                log.info("budget: %d samples over max_params=%s were drawn again before launch", budget.redraws,
+                         max_params)
+            write_results(self.config, study, objectives)
+        except StorageOutage as e:  # longer than the outage window: one line, and the same command goes on
+            fail(e)
+        finally:
+            write_worker_record(self.config, storage_url, self.ran)
+
+    def check_task(self, task_cfg, space) -> None:
+        """The task's own checks (tinynets.checks) on the values every trial shares (lr=abc fails here,
+        once, not in every trial); a searched key's value is the trial's, not checked here."""
+        from hydra.core.hydra_config import HydraConfig
+
+        from tinynets.checks import check
+
+        HydraConfig.instance().set_config(self.config)  # as in a job: ${hydra:...} resolves (each job sets its own)
+        try:
+            check(task_cfg)
+        except ConfigError as e:
+            if e.key.lstrip("+~") not in {k.lstrip("+~") for k in space}:
+                refuse(e)
+
+    def check_numbers(self) -> None:
+        """The sweeper's numbers, each one line when it is not allowed."""
+        for key, least in (("n_trials", 1), ("n_jobs", 1), ("heartbeat_interval", 0), ("grace_period", 1),
+                           ("outage_window", 0)):
+            value = self.conf.get(key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < least:
+                refuse(ConfigError(f"hydra.sweeper.{key}", value, f"must be a number >= {least}"))
 
     def recover(self, study, url: str) -> list[int]:
         """tinynets.search.study.recover, and for each trial this process failed a record in its job
         dir (status `retried`, or `failed` with no retry left), so that the leaderboard says why."""
-        from tinynets.run.metrics import FAILED, RETRIED, failure_record, read_metrics, write_metrics
-
-        failed = recover(study, url, self.max_retry(), float(self.conf.grace_period))
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        subdir = OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir")  # trial=${optuna_trial}
+        failed = recover(study, url, self.max_retry(), float(self.conf.grace_period),
+                         float(self.heartbeat_interval(url) or 0))
         for n in failed:
             again = retry_of(study, n)
             why = "its process stopped (no heartbeat)" if has_heartbeat(url) else "its process is gone"
             log.info("trial %d failed: %s; %s", n, why, f"retried as trial {again}" if again is not None
                      else "no retry left")
-            job = sweep_dir / str(subdir).replace("${" + TRIAL_KEY + "}", str(n))
-            if "${" + TRIAL_KEY + "}" in str(subdir) and job.is_dir() and read_metrics(job) is None:
-                write_metrics(job, failure_record(RETRIED if again is not None else FAILED,
-                                                  why + (f"; retried as trial {again}" if again is not None else "")))
+            record_failed(self.config, n, why, again)
         return failed
 
-    def run_trials(self, study, trials, fixed, objectives, max_params) -> None:
+    def run_trials(self, study, trials, fixed, objectives, max_params, beats=None) -> None:
         """Launch the trials' jobs, tell the study each one's outcome (a job's failure: FAIL with the
-        reason in the trial's user attrs, and the search goes on)."""
+        reason in the trial's user attrs, and the search goes on). A trial the study failed elsewhere
+        meanwhile (`beats`' heartbeats saw it, or the tell finds it finished) is not told: its job dir
+        says `superseded` (tinynets.search.jobs)."""
+        from optuna.exceptions import UpdateFinishedTrialError
         from tinynets.search.space import override_value
 
         overrides = []
         for t in trials:
             values = {**fixed, **{k: override_value(v) for k, v in t.params.items()}}
             overrides.append(tuple(f"{k}={v}" for k, v in values.items()) + (f"++{TRIAL_KEY}={t.number}",))
+        self.ran += [t.number for t in trials]
         returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
         self.job_idx += len(returns)
         raised = []
         for trial, ret in zip(trials, returns):
-            state, values, error = self.outcome(trial, ret, objectives, max_params)
-            tell(study, trial, values, state)
+            beat = (beats or {}).get(trial.number)
+            why = beat.superseded if beat is not None else None
+            try:
+                if why is None:
+                    state, values, error = self.outcome(trial, ret, objectives, max_params)
+                    tell(study, trial, values, state)
+            except (UpdateFinishedTrialError, ValueError) as e:  # ValueError: "Cannot tell a COMPLETE trial"
+                if isinstance(e, ValueError) and "Cannot tell a" not in str(e):
+                    raise
+                why = f"trial {trial.number} was finished elsewhere before this worker told it"
+            if why is not None:
+                record_superseded(job_metrics_dir(ret), trial.number, why, retry_of(study, trial.number))
+                continue
             log.info("trial %d: %s%s", trial.number, state.name.lower(),
                      f" {', '.join(f'{v:g}' for v in values)}" if values else "")
             if error is not None:
@@ -337,29 +373,3 @@ class OptunaSweep:
         except Exception:  # noqa: BLE001 - front/trial=N.yaml is left out for this trial
             pass
         return TrialState.COMPLETE, [float(v) for v in values], None
-
-    def write_results(self, study, objectives: dict[str, str]) -> None:
-        from optuna.trial import TrialState
-
-        from tinynets.files import atomic_write
-
-        sweep_dir = Path(str(self.config.hydra.sweep.dir))
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        results: dict[str, Any] = {
-            "name": "optuna", "study_name": study.study_name, "storage": redact(self.conf.storage),
-            "objectives": objectives, "n_trials": len(study.trials), "budget": vars(budget(study)),
-            "states": {s.name.lower(): len(study.get_trials(deepcopy=False, states=(s,)))
-                       for s in TrialState if s.is_finished()}}
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if complete and len(objectives) == 1:
-            best = study.best_trial
-            results.update(best_trial=best.number, best_params=best.params, best_value=best.value)
-            log.info("Best trial %d: %s = %s", best.number, best.params, best.value)
-        elif complete:
-            from tinynets.search.pareto import write_pareto
-
-            front = write_pareto(sweep_dir, study, objectives, OmegaConf.select(self.config, "max_params"),
-                                 OmegaConf.select(self.config, "target_acc"))
-            results["front"] = [{"trial": t.number, "values": list(t.values), "params": dict(t.params)} for t in front]
-            log.info("Pareto front: %d trials (pareto.md, pareto.png, front/)", len(front))
-        atomic_write(sweep_dir / "optimization_results.yaml", OmegaConf.to_yaml(OmegaConf.create(results)))

@@ -23,6 +23,11 @@ log = logging.getLogger("tinynets.search")
 TRIAL_KEY = "optuna_trial"
 
 
+class Superseded(Exception):
+    """Raised in a search trial's job whose trial its study failed elsewhere (tinynets.search.stopping):
+    the job stops, its worker records it `superseded` and goes on."""
+
+
 def trial_number(cfg: DictConfig) -> int | None:
     value = OmegaConf.select(cfg, TRIAL_KEY, default=None)
     return None if value is None else int(value)
@@ -61,6 +66,17 @@ def open_trial(cfg: DictConfig):
     if len(study.directions) > 1:
         return None
     return optuna.trial.Trial(study, trial_id(store, study_name, number))
+
+
+def callbacks(cfg: DictConfig) -> list:
+    """The callbacks a search trial's job adds to its run: the stop when its study failed the trial
+    elsewhere (tinynets.search.stopping). None outside a search."""
+    number, sweeper = trial_number(cfg), _sweeper()
+    if number is None or sweeper is None or not sweeper.get("study_name"):
+        return []
+    from tinynets.search.stopping import StopWhenSuperseded
+
+    return [StopWhenSuperseded(str(sweeper.study_name), number)]
 
 
 def floor(cfg: DictConfig) -> tuple[int, float] | None:

@@ -36,6 +36,21 @@ def worker_command(overrides: list[str]) -> list[str]:
     return [sys.executable, *WORKER, *overrides, ONE_AT_A_TIME]
 
 
+CHECK_ONLY = "hydra.sweeper.check_only=true"
+
+
+def check_once(overrides: list[str]) -> int:
+    """The composed config and the search (keys, space, storage, study) checked once, by the worker's
+    own command with CHECK_ONLY, before any worker starts: a bad override is one line, not one per worker."""
+    env = child_env()
+    env.setdefault("OMP_NUM_THREADS", "1")
+    done = subprocess.run([*worker_command(overrides), CHECK_ONLY], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr if done.stderr.strip() else done.stdout[-2000:])
+        sys.stderr.flush()
+    return done.returncode
+
+
 def run_local(n: int, overrides: list[str]) -> int:
     """N local workers; the exit status is the worst of theirs."""
     env = child_env()
@@ -114,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         fail(ConfigError("workers", args.workers, "an integer >= 1"))
     if value_of(overrides, "hparams_search") is None:
         fail(ConfigError("hparams_search", None, "workers run a search: name one, e.g. hparams_search=frontier"))
+    code = check_once(overrides)
+    if code != 0:
+        return code
     return run_slurm(args, overrides) if args.slurm else run_local(args.workers, overrides)
 
 
