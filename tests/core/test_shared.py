@@ -53,6 +53,12 @@ def test_number_with_digits_and_a_mark_for_missing():
     assert number(None, digits=9, missing="–") == "–"
 
 
+def test_number_in_the_forms_a_page_asks_for():
+    assert (number(3, digits=2), number(2.0, digits=0), number(1234.5, digits=0, sep=True)) == ("3.00", "2", "1,234")
+    assert (number(12345, sep=True), number(12345), number(0.5, digits=2, sign=True)) == ("12,345", "12345", "+0.50")
+    assert (number(-0.25, digits=2, sign=True), number(0.75, short=True), number(20.0, short=True)) == ("-0.25", "0.75", "20")
+
+
 def test_overrides_read_as_keys_and_values():
     assert split("+a.b=1") == ("+a.b", "1") and key_value("+a.b=1") == ("a.b", "1")
     assert key_value("~a") == ("a", "") and key_value("x=y=z") == ("x", "y=z")

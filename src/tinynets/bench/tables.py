@@ -10,6 +10,7 @@ from tinynets.bench import FP32, GOALS
 from tinynets.bench.pipelines import WRITEUPS
 from tinynets.bench.store import code_of
 from tinynets.bench.throughput import OPTIONS
+from tinynets.text import number
 
 
 def render_code(data: dict[str, Any]) -> str:
@@ -48,7 +49,7 @@ def render_throughput(results: dict[str, Any]) -> list[str]:
             f"Device: {first['device']}.",
             f"Load: {load_line(results.get('load', {}))}.",
             f"Setup: each model with its write-up's recipe (`experiment=<model>`: optimizer, lr, dropout), "
-            f"batch {s['batch_size']}, rotation +-{s['rotation_deg']:g} deg in all three pipelines, "
+            f"batch {s['batch_size']}, rotation +-{number(s['rotation_deg'], short=True)} deg in all three pipelines, "
             f"{s['steps']} timed training steps after {s['warmup_steps']} warm-up steps, {s['repeats']} "
             f"interleaved repeats, {s['statistic']}" + (f", overrides {s['overrides']}" if s.get("overrides") else "")
             + ".",
@@ -61,8 +62,8 @@ def render_throughput(results: dict[str, Any]) -> list[str]:
         else:
             lines += [f"Measured before the goals were restated (issue 25), with ratios of the pipelines' medians "
                       f"rather than pair by pair within a repeat: shown as measured, **not judged** against "
-                      f"today's goals (b/c >= {GOALS['b/c']:g} at fp32 from the median of at least 5 interleaved "
-                      "repeats' ratios; b/a against its ceiling c/a, here a ratio of medians too).", ""]
+                      f"today's goals (b/c >= {number(GOALS['b/c'], short=True)} at fp32 from the median of at "
+                      "least 5 interleaved repeats' ratios; b/a against its ceiling c/a, here a ratio of medians too).", ""]
         lines += [
             "b/a: tinynets over the write-ups' pipeline; its ceiling c/a: the raw loop over the write-ups' "
             "pipeline, what tinynets would reach with no framework cost at all. Lightning overhead = median "
@@ -98,8 +99,8 @@ def render_throughput(results: dict[str, Any]) -> list[str]:
                 cells = []
                 for n in names:
                     if n in o:
-                        cells.append(f"{o[n]['img_per_s']:,.0f} img/s" + ("" if n == "default"
-                                                                          else f" ({o[n]['vs_default']:.2f}x)"))
+                        cells.append(f"{number(o[n]['img_per_s'], digits=0, sep=True)} img/s" + (
+                            "" if n == "default" else f" ({number(o[n]['vs_default'], digits=2)}x)"))
                     else:
                         cells.append("n/a")
                 lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
@@ -109,7 +110,7 @@ def render_throughput(results: dict[str, Any]) -> list[str]:
                           "only in bf16, so that column runs bf16-mixed: compare it with the `bf16-mixed` column. "
                           "Each cell: median img/s of the repeats, and its ratio to the default."]
             # the first repeat compiles; later ones in the same process reuse dynamo's cache
-            comp = [f"`{name}` {o['compile']['repeats_first_step_s'][0]:.1f} s" for name, o in opt_rows
+            comp = [f"`{name}` {number(o['compile']['repeats_first_step_s'][0], digits=1)} s" for name, o in opt_rows
                     if "repeats_first_step_s" in o.get("compile", {})]
             if comp:
                 lines += ["", "With `compile=true` the first step of the first repeat (cold compilation) took "
@@ -123,30 +124,35 @@ def render_throughput(results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _range(sp: dict[str, Any] | None, fmt: str) -> str:
-    return f" ({fmt.format(sp['min'])}-{fmt.format(sp['max'])})" if sp and sp.get("n", 0) > 1 else ""
+def _range(sp: dict[str, Any] | None, digits: int, sep: bool = False) -> str:
+    """A spread's ` (min-max)` with `digits` decimals, nothing for a single repeat."""
+    if not sp or sp.get("n", 0) <= 1:
+        return ""
+    return f" ({number(sp['min'], digits=digits, sep=sep)}-{number(sp['max'], digits=digits, sep=sep)})"
 
 
 def _throughput_table(models: dict[str, Any], judged: bool, quick: bool) -> list[str]:
     """The throughput table: each pipeline's median img/s, b/a of its ceiling c/a, b/c against the
     goal (met / not met, n/a in quick mode or at another precision), each with its spread (min-max)."""
     lines = ["| model | params | (a) write-ups' pipeline | (b) tinynets + Lightning | (c) raw loop | "
-             "b/a of its ceiling c/a | b/c | " + (f"b/c >= {GOALS['b/c']:g} at fp32 | " if judged else "")
+             "b/a of its ceiling c/a | b/c | "
+             + (f"b/c >= {number(GOALS['b/c'], short=True)} at fp32 | " if judged else "")
              + "Lightning overhead | peak memory a / b / c |",
              "|---|---|---|---|---|---|---|" + ("---|" if judged else "") + "---|---|"]
     for name, m in models.items():
         i, pk, sp = m["img_per_s"], m["peak_mem_mb"], m.get("img_per_s_spread") or {}
         r = m.get("ratios") or {}
         ceiling = m.get("ceiling_vs_seed_pipeline") or i["raw"] / i[WRITEUPS]  # old: a ratio of medians
-        cells = [f"`{name}`", f"{m['params']:,}",
-                 *(f"{i[p]:,.0f} img/s{_range(sp.get(p), '{:,.0f}')}" for p in (WRITEUPS, "tinynets", "raw")),
-                 f"**{m['speedup_vs_seed_pipeline']:.2f}x**{_range(r.get('b/a'), '{:.2f}')} of a "
-                 f"{ceiling:.2f}x{_range(r.get('c/a'), '{:.2f}')} ceiling",
-                 f"**{m['ratio_vs_raw_loop']:.3f}**{_range(r.get('b/c'), '{:.3f}')}"]
+        cells = [f"`{name}`", number(m["params"], sep=True),
+                 *(f"{number(i[p], digits=0, sep=True)} img/s{_range(sp.get(p), 0, sep=True)}"
+                   for p in (WRITEUPS, "tinynets", "raw")),
+                 f"**{number(m['speedup_vs_seed_pipeline'], digits=2)}x**{_range(r.get('b/a'), 2)} of a "
+                 f"{number(ceiling, digits=2)}x{_range(r.get('c/a'), 2)} ceiling",
+                 f"**{number(m['ratio_vs_raw_loop'], digits=3)}**{_range(r.get('b/c'), 3)}"]
         if judged:
             cells.append(bc_judgement(m, quick))
-        cells += [f"{m['lightning_overhead_ms_per_step']:+.2f} ms/step",
-                  f"{pk[WRITEUPS]:,.0f} / {pk['tinynets']:,.0f} / {pk['raw']:,.0f} MB"]
+        cells += [f"{number(m['lightning_overhead_ms_per_step'], digits=2, sign=True)} ms/step",
+                  " / ".join(number(pk[p], digits=0, sep=True) for p in (WRITEUPS, "tinynets", "raw")) + " MB"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -164,8 +170,9 @@ def _bc_verdict(models: dict[str, Any], quick: bool) -> str:
     cells = {n: bc_judgement(m, quick) for n, m in models.items()}
     judged = {n: c for n, c in cells.items() if not c.startswith("n/a")}
     overall = ("n/a" if not judged else "**met**" if all(c == "met" for c in judged.values()) else "**not met**")
-    return (f"Goal: b/c >= {GOALS['b/c']:g} for every model at fp32: {overall} ("
-            + ", ".join(f"`{n}` {models[n]['ratio_vs_raw_loop']:.3f} {c.replace('**', '')}" for n, c in cells.items())
+    return (f"Goal: b/c >= {number(GOALS['b/c'], short=True)} for every model at fp32: {overall} ("
+            + ", ".join(f"`{n}` {number(models[n]['ratio_vs_raw_loop'], digits=3)} {c.replace('**', '')}"
+                        for n, c in cells.items())
             + "). b/a is not a goal; it is reported against its ceiling c/a.")
 
 
@@ -195,48 +202,51 @@ def render_fast(f: dict[str, Any]) -> list[str]:
         lines += ["| seed | first step | epoch at target | time to target | per-epoch s | test acc per epoch | final | "
                   "whole command |", "|---|---|---|---|---|---|---|---|"]
     for seed, r in f["runs"].items():
-        accs = ", ".join(f"{e['acc']:.2f}" for e in r["epochs"])
-        secs = ", ".join(f"{e['epoch_s']:.1f}" for e in r["epochs"])
-        ttt = (f"**{r['time_to_target_s']:.1f} s**" + _range(r.get("time_to_target_spread"), "{:.1f}")
+        accs = ", ".join(number(e['acc'], digits=2) for e in r["epochs"])
+        secs = ", ".join(number(e['epoch_s'], digits=1) for e in r["epochs"])
+        ttt = (f"**{number(r['time_to_target_s'], digits=1)} s**" + _range(r.get("time_to_target_spread"), 1)
                if r["time_to_target_s"] is not None else "not reached" +
                (f" in every repeat ({r['reached_repeats']}/{len(r['target_epochs'])})" if new else ""))
-        fs = f"{r['first_step_s']:.1f} s" if r.get("first_step_s") is not None else "n/a"
+        fs = f"{number(r['first_step_s'], digits=1)} s" if r.get("first_step_s") is not None else "n/a"
         if new:
-            at = ", ".join(f"{e} ({a:.2f}%)" if e is not None else "-"
+            at = ", ".join(f"{e} ({number(a, digits=2)}%)" if e is not None else "-"
                            for e, a in zip(r["target_epochs"], r["acc_at_target"]))
-            finals = ", ".join(f"{a:.2f}%" for a in r["test_accs"] if a is not None)
-            lines.append(f"| {seed} | {ttt} | {at} | {fs} | {secs} | {accs} | {finals} | {r['wall_s']:.1f} s |")
+            finals = ", ".join(f"{number(a, digits=2)}%" for a in r["test_accs"] if a is not None)
+            lines.append(f"| {seed} | {ttt} | {at} | {fs} | {secs} | {accs} | {finals} | "
+                         f"{number(r['wall_s'], digits=1)} s |")
         else:
             lines.append(f"| {seed} | {fs} | {r['target_epoch'] or '-'} | {ttt} | {secs} | {accs} | "
-                         f"{r['test_acc']:.2f}% | {r['wall_s']:.1f} s |")
-    goal = f"goal: <= {GOALS['time_to_target_vs_writeup_epoch']:g}"
+                         f"{number(r['test_acc'], digits=2)}% | {number(r['wall_s'], digits=1)} s |")
+    goal = f"goal: <= {number(GOALS['time_to_target_vs_writeup_epoch'], short=True)}"
     if f.get("max_time_to_target_s") is not None:
         slowest = f" (seed {f['slowest_seed']})" if f.get("slowest_seed") is not None else ""
         lines += ["", f"All seeds reached {f['target_acc']}%{' in every repeat' if new else ''}; slowest"
-                      f"{' median' if new else ''} {f['max_time_to_target_s']:.1f} s{slowest}, median "
-                      f"{f['median_time_to_target_s']:.1f} s. Device: {next(iter(f['runs'].values()))['device']}."]
+                      f"{' median' if new else ''} {number(f['max_time_to_target_s'], digits=1)} s{slowest}, median "
+                      f"{number(f['median_time_to_target_s'], digits=1)} s. "
+                      f"Device: {next(iter(f['runs'].values()))['device']}."]
     elif f.get("target_acc"):
         lines += ["", f"Not every seed reached {f['target_acc']}%{' in every repeat' if new else ''}."]
     w = f.get("writeup")
     if w:
         ratio = f.get("time_to_target_vs_writeup_epoch")
         if not new:
-            verdict = (f"**{ratio:.2f}** ({goal}; one run per seed, measured before issue 25's repeats: "
+            verdict = (f"**{number(ratio, digits=2)}** ({goal}; one run per seed, measured before issue 25's repeats: "
                        "not judged)." if ratio is not None else f"n/a: not every seed reached the target ({goal}).")
         elif ratio is None:
             verdict = f"n/a: not every seed reached the target in every repeat ({goal}: **not met**)."
         else:
             per = f.get("time_ratio_per_repeat")
-            verdict = (f"**{ratio:.3f}** ({goal}: {time_judgement(f)})"
+            verdict = (f"**{number(ratio, digits=3)}** ({goal}: {time_judgement(f)})"
                        + (f"; within each repeat (that repeat's slowest seed over its write-up epoch) median "
-                          f"{per['median']:.3f}{_range(per, '{:.3f}')}" if per else "") + ".")
+                          f"{number(per['median'], digits=3)}{_range(per, 3)}" if per else "") + ".")
         sp = w.get("epoch_s_spread")
         lines += ["", f"One epoch of the write-ups' pipeline (a) for `{w['model']}` with its write-up's recipe, "
                       f"measured in the same invocation as the throughput bench measures it ({w['steps']} steps "
                       f"after {w['warmup_steps']} warm-up, batch {w['batch_size']}, median of {w['repeats']}"
                       f"{' repeats interleaved with the seeds' if new else ''}): "
-                      f"{w['epoch_images']:,} images at {w['img_per_s']:,.0f} img/s = "
-                      f"**{f['writeup_epoch_s']:.1f} s**{_range(sp, '{:.1f}')} (`fast.writeup_epoch_s`). "
+                      f"{number(w['epoch_images'], sep=True)} images at "
+                      f"{number(w['img_per_s'], digits=0, sep=True)} img/s = "
+                      f"**{number(f['writeup_epoch_s'], digits=1)} s**{_range(sp, 1)} (`fast.writeup_epoch_s`). "
                       f"Slowest seed's{' median' if new else ''} time to target / that = " + verdict]
     elif f.get("target_acc"):
         lines += ["", f"No write-up epoch was measured in this invocation, so no time ratio ({goal})."]

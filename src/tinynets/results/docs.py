@@ -15,6 +15,7 @@ from typing import Any
 
 from tinynets.errors import UserError
 from tinynets.files import atomic_write, read_csv, read_json
+from tinynets.text import number
 
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.DOTALL)
 PAGES = ("README.md", "docs/*.md")  # under the root: the files whose blocks are generated
@@ -27,8 +28,7 @@ class Records:
     """What the blocks are rendered from, read once each from the checkout at `root`."""
 
     def __init__(self, root: Path, conf: Path | None = None) -> None:
-        self.root = Path(root)
-        self._conf = conf
+        self.root, self._conf = Path(root), conf
 
     @cached_property
     def conf(self) -> Path:
@@ -68,12 +68,13 @@ def _yaml(path: Path) -> dict[str, Any]:
 # ---- numbers as the pages show them -------------------------------------------------------------
 
 def _mean_std(xs: list[float]) -> str:
-    return f"{xs[0]:.2f}%" if len(xs) == 1 else f"{statistics.mean(xs):.2f} ± {statistics.stdev(xs):.2f}%"
+    shown = xs[:1] if len(xs) == 1 else [statistics.mean(xs), statistics.stdev(xs)]
+    return " ± ".join(number(x, digits=2) for x in shown) + "%"
 
 
 def _x(a: float | None, b: float | None) -> str:
     """a over b as a speed ratio, `n/a` when either is missing."""
-    return f"{a / b:.2f}x" if a and b else "n/a"
+    return f"{number(a / b, digits=2)}x" if a and b else "n/a"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -126,7 +127,7 @@ def results_table(rec: Records) -> list[str]:
     if not rec.results.get("runs"):
         return NO_RESULTS
     by, t = _by_label(rec.results["runs"]), rec.target
-    rows = [[f"`{x}`", by[x][0].get("writeup") or "ours", f"{by[x][0]['params']:,}", *_stats_cells(by[x], t)]
+    rows = [[f"`{x}`", by[x][0].get("writeup") or "ours", number(by[x][0]["params"], sep=True), *_stats_cells(by[x], t)]
             for x in of_record(rec)]
     return _table(["row", "write-up", "params", "seeds", "best test acc", "final test acc",
                    f"runs reaching {t}%", f"runs ending ≥ {t}%", "epochs"], rows)
@@ -140,11 +141,11 @@ def results_all(rec: Records) -> list[str]:
     for label, recs in by.items():
         minutes = statistics.median(r["wall_s"] for r in recs) / 60
         rows.append([f"**`{label}`**" if label in chosen else f"`{label}`", recs[0].get("writeup") or "ours",
-                     f"{recs[0]['params']:,}", f"`{_recipe(recs)}`", *_stats_cells(recs, t),
-                     ", ".join(str(r["target_epoch"] or "—") for r in recs), f"{minutes:.0f}"])
+                     number(recs[0]["params"], sep=True), f"`{_recipe(recs)}`", *_stats_cells(recs, t),
+                     ", ".join(str(r["target_epoch"] or "—") for r in recs), number(minutes, digits=0)])
     runs = rec.results["runs"]
-    devices = "; ".join(sorted({r["device"] for r in runs}))
-    return [f"{len(runs)} runs, {sum(r['wall_s'] for r in runs) / 3600:.1f} h of training in all, on: {devices}.",
+    hours, devices = sum(r["wall_s"] for r in runs) / 3600, "; ".join(sorted({r["device"] for r in runs}))
+    return [f"{len(runs)} runs, {number(hours, digits=1)} h of training in all, on: {devices}.",
             "", *_table(["entry", "write-up", "params", "overrides", "seeds", "best test acc", "final test acc",
                          f"runs reaching {t}%", f"runs ending ≥ {t}%", "epochs", f"epoch reaching {t}% per seed",
                          "min per run (median)"], rows)]
@@ -154,8 +155,8 @@ def screen(rec: Records) -> list[str]:
     runs = rec.results.get("screen") or []
     if not runs:
         return ["No holdout screen recorded."]
-    rows = [[f"`{label}`", f"{recs[0]['params']:,}", f"`{_recipe(recs)}`", ", ".join(str(r["seed"]) for r in recs),
-             ", ".join(f"{r['best_acc']:.2f}" for r in recs), ", ".join(f"{r['val_acc'][-1]:.2f}" for r in recs)]
+    rows = [[f"`{label}`", number(recs[0]["params"], sep=True), f"`{_recipe(recs)}`", ", ".join(str(r["seed"]) for r in recs),
+             ", ".join(number(r["best_acc"], digits=2) for r in recs), ", ".join(number(r["val_acc"][-1], digits=2) for r in recs)]
             for label, recs in _by_label(runs).items()]
     return _table(["entry", "params", "overrides", "seeds", "best holdout acc (%)", "final holdout acc (%)"], rows)
 
@@ -169,37 +170,36 @@ def public_line(rec: Records) -> list[str]:
     smallest row of record that reaches it in every one of five or more seeds."""
     t, by = rec.target, _by_label(rec.results.get("runs", []))
     hits = [p for p in _public(rec) if p["acc"] >= t and p["epochs"] <= 15]
-    line = (f"The smallest published model at {t}% within 15 epochs has {hits[0]['params']:,} params "
-            f"({hits[0]['acc']:.2f}%, {hits[0].get('note') or 'one run'})." if hits
+    line = (f"The smallest published model at {t}% within 15 epochs has {number(hits[0]['params'], sep=True)} params "
+            f"({number(hits[0]['acc'], digits=2)}%, {hits[0].get('note') or 'one run'})." if hits
             else f"No published model recorded reaches {t}% within 15 epochs.")
     held = [x for x in of_record(rec) if by[x][0].get("writeup") is None and len(by[x]) >= 5
             and all(r["target_epoch"] is not None for r in by[x])]
     if held:
         x = held[0]
         line += (f" Our smallest row of record reaching {t}% in every one of five or more seeds: `{x}`, "
-                 f"{by[x][0]['params']:,} params.")
+                 f"{number(by[x][0]['params'], sep=True)} params.")
     return [line]
 
 
 def public(rec: Records) -> list[str]:
-    rows = [[f"{p['params']:,}", f"{p['acc']:.2f}%", str(p["epochs"]), p.get("note") or "one run"] for p in _public(rec)]
+    rows = [[number(p["params"], sep=True), f"{number(p['acc'], digits=2)}%", str(p["epochs"]), p.get("note") or "one run"] for p in _public(rec)]
     return _table(["params", "test acc", "epochs", "how"], rows) if rows else ["No published results recorded."]
 
 
 # ---- the frontier searches (experiments/frontier_search/<search>/pareto.csv) ---------------------
 
 def frontier(rec: Records) -> list[str]:
-    out = []
+    out, t = [], rec.target
     for csv in sorted((rec.root / FRONTIER).glob("*/pareto.csv"), key=lambda p: p.parent.name):
         rows = read_csv(csv)
         board = csv.parent / "leaderboard.csv"
         trials = f"{len(read_csv(board))} trials, " if board.is_file() else ""
-        t = rec.target
         above = [r for r in rows if float(r["best_val_acc"]) >= t]
         link = f"**[`{csv.parent.name}/`](../{FRONTIER.as_posix()}/{csv.parent.name}/pareto.md)**"
         out += [f"{link}: {trials}{len(rows)} on the front, {len(above)} of them at {t}% or above on the holdout.", ""]
         out += _table(["trial", "params", "best holdout acc"],
-                      [[r["trial"], f"{int(float(r['params'])):,}", f"{float(r['best_val_acc']):.2f}%"] for r in rows])
+                      [[r["trial"], number(int(float(r["params"])), sep=True), f"{number(float(r['best_val_acc']), digits=2)}%"] for r in rows])
         out.append("")
     return out[:-1] or ["No frontier search recorded."]
 
@@ -223,8 +223,9 @@ def throughput(rec: Records) -> list[str]:
         th = m.get("throughput") or {}
         if not th.get("models"):
             continue
-        rows = [[f"`{model}`", f"{x['params']:,}", *(f"{x['img_per_s'][p]:,.0f}" for p in ("seed", "tinynets", "raw")),
-                 f"{x['speedup_vs_seed_pipeline']:.2f}x", f"{x['ratio_vs_raw_loop']:.3f}"]
+        rows = [[f"`{model}`", number(x["params"], sep=True),
+                 *(number(x["img_per_s"][p], digits=0, sep=True) for p in ("seed", "tinynets", "raw")),
+                 f"{number(x['speedup_vs_seed_pipeline'], digits=2)}x", number(x["ratio_vs_raw_loop"], digits=3)]
                 for model, x in th["models"].items()]
         out += [_machine_line(name, m, th), "",
                 *_table(["model", "params", "(a) img/s", "(b) img/s", "(c) img/s", "b/a", "b/c"], rows), ""]
@@ -259,18 +260,17 @@ def time_to_target(rec: Records) -> list[str]:
         for key, f in m.items():
             if not (key.startswith("fast") and isinstance(f, dict) and f.get("runs")):
                 continue
-            runs = f["runs"]
-            first = next(iter(runs.values()))
+            runs, first = f["runs"], next(iter(f["runs"].values()))
             rows = [[str(seed), str(r.get("target_epoch") or "not reached"),
-                     f"{r['time_to_target_s']:.1f} s" if r.get("time_to_target_s") is not None else "—",
-                     f"{r['wall_s']:.1f} s"] for seed, r in runs.items()]
+                     f"{number(r['time_to_target_s'], digits=1)} s" if r.get("time_to_target_s") is not None else "—",
+                     f"{number(r['wall_s'], digits=1)} s"] for seed, r in runs.items()]
             ratio = f.get("time_to_target_vs_writeup_epoch")
             tail = (f"One write-up epoch (`{f['writeup']['model']}`, pipeline (a), same invocation): "
-                    f"{f['writeup_epoch_s']:.1f} s; slowest seed over it: **{ratio:.3f}**." if ratio is not None
+                    f"{number(f['writeup_epoch_s'], digits=1)} s; slowest seed over it: **{number(ratio, digits=3)}**." if ratio is not None
                     else "No write-up epoch in this invocation." if not f.get("writeup")
                     else "Not every seed reached the target: no ratio.")
             out += [_machine_line(name, m, f) + f" `{f.get('train_command', '')}`: `{first.get('model')}`, "
-                    f"{first.get('params', 0):,} params, target {f.get('target_acc')}%.", "",
+                    f"{number(first.get('params', 0), sep=True)} params, target {f.get('target_acc')}%.", "",
                     *_table(["seed", "epoch at target", "time to target", "whole command"], rows), "", tail, ""]
     return out[:-1] or ["No time to target recorded: `make bench-fast`."]
 
@@ -282,10 +282,10 @@ def sweeps(rec: Records) -> list[str]:
         if not s:
             continue
         rows = [[launcher, f"`{' '.join(x.get('launcher_overrides') or []) or '(none)'}`",
-                 f"{x.get('jobs_ok')}/{x.get('jobs')}", f"{x['wall_s']:.1f} s"] for launcher, x in s["launchers"].items()]
+                 f"{x.get('jobs_ok')}/{x.get('jobs')}", f"{number(x['wall_s'], digits=1)} s"] for launcher, x in s["launchers"].items()]
         out += [_machine_line(name, m, s) + f" `{s['train_command']}`:", "",
                 *_table(["launcher", "overrides", "jobs", "whole sweep"], rows), "",
-                f"Faster: **{s['faster']}** (basic / joblib = {s['joblib_vs_basic']:.2f}).", ""]
+                f"Faster: **{s['faster']}** (basic / joblib = {number(s['joblib_vs_basic'], digits=2)}).", ""]
     return out[:-1] or ["No sweep timing recorded: `make bench-sweeps`."]
 
 
@@ -297,15 +297,15 @@ def search_bench(rec: Records) -> list[str]:
 
 
 def startup(rec: Records) -> list[str]:
-    rows = [[name, f"{s['help_median_s']:.2f} s", f"{s['first_step_median_s']:.1f} s", s.get("date", ""), _code(s)]
+    rows = [[name, f"{number(s['help_median_s'], digits=2)} s", f"{number(s['first_step_median_s'], digits=1)} s", s.get("date", ""), _code(s)]
             for name, m in _machines(rec) if (s := m.get("startup"))]
     return _table(["machine", "`train.py --help` (median)", "command to first step (median)", "date", "code"],
                   rows) if rows else ["No start-up timing recorded: `make bench-startup`."]
 
 
 def gpu(rec: Records) -> list[str]:
-    rows = [[name, g.get("device") or "", f"{g['deep_narrow_20_epochs_s']:.1f} s", f"{g['sheet_sweep_s']:.1f} s",
-             f"{g['shared_vs_sequential']:.2f}x", g.get("date", ""), _code(g)]
+    rows = [[name, g.get("device") or "", f"{number(g['deep_narrow_20_epochs_s'], digits=1)} s", f"{number(g['sheet_sweep_s'], digits=1)} s",
+             f"{number(g['shared_vs_sequential'], digits=2)}x", g.get("date", ""), _code(g)]
             for name, g in (rec.gpu.get("machines") or {}).items() if not g.get("quick")]
     return _table(["machine", "device", "20 epochs of `deep_narrow`", "backprop-sheet sweep",
                    "18-job sweep sharing the GPU over sequential", "date", "code"], rows) if rows else \
