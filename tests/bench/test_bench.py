@@ -168,7 +168,10 @@ def test_sweeps_names_the_launcher_that_took_less(tmp_path, monkeypatch, walls, 
                 "epochs_s": 1.0, "devices": ["cpu: x (1 threads)"], "torch_threads": [1]}
 
     monkeypatch.setattr(bench_sweeps, "timed_sweep", timed)
+    import tinynets.bench.clock as clock
+
     monkeypatch.setattr(bench_sweeps, "load_conditions", lambda: {})
+    monkeypatch.setattr(clock, "load_conditions", lambda *a, **k: {})  # the record header's
     res = bench_sweeps.sweeps([], (0.1, 0.2), tmp_path)
     assert {k: v["wall_s"] for k, v in res["launchers"].items()} == walls
     assert res["faster"] == faster and res["joblib_vs_basic"] == round(walls["basic"] / walls["joblib"], 3)

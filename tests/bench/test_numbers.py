@@ -235,8 +235,11 @@ def test_fast_interleaves_the_writeup_epoch_with_the_seeds_and_takes_medians(mon
 
     monkeypatch.setattr(fast_mod, "timed_run", fake_run)
     monkeypatch.setattr(fast_mod, "writeup_measure", fake_writeup)
+    import tinynets.bench.clock as clock
+
     monkeypatch.setattr(fast_mod, "load_conditions", lambda *a, **k: {"loadavg": [0, 0, 0]})
-    monkeypatch.setattr(fast_mod, "code_state", lambda: dict(CLEAN))
+    monkeypatch.setattr(clock, "load_conditions", lambda *a, **k: {"loadavg": [0, 0, 0]})  # the record header's
+    monkeypatch.setattr(clock, "code_state", lambda: dict(CLEAN))
     settings = Settings(models=["deep_narrow"], batch_size=128, rotation=7, warmup=20, steps=200, repeats=3,
                         data_dir=".")
     f = fast_mod.fast([0, 1, 2], ["experiment=fast"], "fast", 99.4, [], writeup=settings, repeats=3,
@@ -267,3 +270,18 @@ def test_fast_interleaves_the_writeup_epoch_with_the_seeds_and_takes_medians(mon
     assert not f["all_reached"] and f["time_to_target_vs_writeup_epoch"] is None
     text = "\n".join(render_fast(f))
     assert "not reached in every repeat (2/3)" in text and "not met" in text
+
+
+def test_every_bench_record_starts_with_the_one_header(monkeypatch):
+    """clock.record_header: the command as typed, quick mode only for a bench that has one, the date,
+    the code, the load before (given) and after (sampled over the bench's window)."""
+    import tinynets.bench.clock as clock
+
+    windows = []
+    monkeypatch.setattr(clock, "load_conditions", lambda window_s=2.0: windows.append(window_s) or {"loadavg": [1]})
+    monkeypatch.setattr(clock, "code_state", lambda: dict(CLEAN))
+    h = clock.record_header(["sweeps", "--quick"], {"loadavg": [0]}, quick=True, window_s=0.5)
+    assert list(h) == ["command", "quick", "date", "code", "load"] and windows == [0.5]
+    assert h["command"] == "python -m tinynets.bench sweeps --quick" and h["code"] == CLEAN
+    assert h["load"] == {"before": {"loadavg": [0]}, "after": {"loadavg": [1]}}
+    assert "quick" not in clock.record_header(["fast"], {}) and windows[-1] == 2.0

@@ -33,24 +33,11 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 
 def synthetic_mnist(root: Path, n_train: int = 256, n_test: int = 128, seed: int = 0) -> Path:
-    """Tiny MNIST-format IDX files: each class is a bright square at its own place plus noise,
-    so a CNN can learn them in a few steps. Returns `<root>/MNIST/raw`."""
-    rng = np.random.default_rng(seed)
-    raw = root / "MNIST" / "raw"
+    """Tiny MNIST-format IDX files (tinynets.data.prepare.synthetic_mnist, the bench's --quick data too).
+    Returns `<root>/MNIST/raw`."""
+    from tinynets.data.prepare import synthetic_mnist as make
 
-    def split(n):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        for i, c in enumerate(y):
-            r, col = 2 + (c // 5) * 12, 2 + (c % 5) * 5
-            x[i, r : r + 10, col : col + 4] = 255
-        return x, y
-
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        x, y = split(n)
-        write_idx(raw / f"{prefix}-images-idx3-ubyte", x)
-        write_idx(raw / f"{prefix}-labels-idx1-ubyte", y)
-    return raw
+    return make(root, n_train, n_test, seed)
 
 
 def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:

@@ -49,21 +49,10 @@ def target_acc() -> float:
 
 
 def _synthetic_data(root: Path) -> str:
-    """Tiny MNIST-format IDX files for --quick (each class a bright bar at its own place)."""
-    import numpy as np
+    """Tiny MNIST-format IDX files for --quick (tinynets.data.prepare.synthetic_mnist, 512 training images)."""
+    from tinynets.data.prepare import synthetic_mnist
 
-    from tinynets.data.prepare import idx_bytes
-
-    rng = np.random.default_rng(0)
-    raw = root / "MNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for prefix, n in (("train", 512), ("t10k", 128)):
-        y = rng.integers(0, 10, n).astype(np.uint8)
-        x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-        for i, c in enumerate(y):
-            x[i, 2 + (c // 5) * 12: 12 + (c // 5) * 12, 2 + (c % 5) * 5: 6 + (c % 5) * 5] = 255
-        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(idx_bytes(x))
-        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(idx_bytes(y))
+    synthetic_mnist(root, n_train=512)
     return str(root)
 
 

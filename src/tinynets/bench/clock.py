@@ -181,6 +181,18 @@ def command_line(argv: Sequence[str] | None) -> str:
     return "python -m tinynets.bench " + " ".join(sys.argv[1:] if argv is None else argv)
 
 
+def record_header(argv: Sequence[str] | None, before: dict[str, Any], *, quick: bool | None = None,
+                  window_s: float = 2.0) -> dict[str, Any]:
+    """The fields every bench record starts with, taken when its measurement ends: the command as
+    typed, quick mode (for a bench that has one), the date, the code it ran (`code_state`) and the
+    machine's load before (`before`, from `load_conditions`) and now (sampled over `window_s`)."""
+    head: dict[str, Any] = {"command": command_line(argv)}
+    if quick is not None:
+        head["quick"] = quick
+    return {**head, "date": time.strftime("%Y-%m-%d %H:%M"), "code": code_state(),
+            "load": {"before": before, "after": load_conditions(window_s)}}
+
+
 def spread(values: Sequence[float], digits: int = 4) -> dict[str, Any]:
     """The statistic the bench records of repeated measurements: their median, and their spread as
     the minimum and the maximum (with 3 to 7 repeats an interquartile range would rest on one or two

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.bench import ROOT
-from tinynets.bench.clock import code_state, command_line, load_conditions, pairwise, spread
+from tinynets.bench.clock import load_conditions, pairwise, record_header, spread
 from tinynets.bench.throughput import Settings, rotation, writeup_measure, writeup_summary
 from tinynets.resources import child_env
 from tinynets.run.metrics import FILE, read_metrics
@@ -122,16 +122,13 @@ def fast(seeds: Sequence[int], overrides: Sequence[str], label: str, target: flo
     times = [r["time_to_target_s"] for r in runs.values()]
     reached = bool(times) and all(t is not None for t in times)
     return with_time_ratio({
-        "command": command_line(argv),
+        **record_header(argv, before),
         "train_command": "python train.py " + " ".join(overrides) + " seed=N",
         "label": label,
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "code": code_state(),
         "target_acc": target,
         "repeats": repeats,
         "statistic": STATISTIC,
         "order": [rotation(items, r) for r in range(repeats)],
-        "load": {"before": before, "after": load_conditions()},
         "runs": runs,
         "all_reached": reached,
         "slowest_seed": max(runs, key=lambda s: runs[s]["time_to_target_s"]) if reached else None,

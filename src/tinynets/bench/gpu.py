@@ -7,12 +7,11 @@ on synthetic data with fewer jobs and epochs (the tests)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tinynets.bench.clock import code_state, command_line, load_conditions, machine
+from tinynets.bench.clock import load_conditions, machine, record_header
 from tinynets.bench.fast import timed_run
 from tinynets.bench.sweeps import timed_sweep
 
@@ -67,11 +66,7 @@ def gpu(data_dir: str, workdir: Path, device: str = "cuda", quick: bool = False,
     for r in runs.values():
         r["img_per_s"] = round(n_train * r["epochs"] / r["wall_s"], 1)  # whole command: start-up included
     return {
-        "command": command_line(argv),
-        "quick": quick,
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "code": code_state(),
-        "load": {"before": before, "after": load_conditions(window_s=0.5)},
+        **record_header(argv, before, quick=quick, window_s=0.5),
         "machine": machine([one.get("device") or ""]),
         "device": one.get("device"),
         "train_images": n_train,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.bench import ROOT
-from tinynets.bench.clock import code_state, command_line, load_conditions
+from tinynets.bench.clock import load_conditions, record_header
 from tinynets.bench.fast import timed_run
 from tinynets.resources import child_env
 
@@ -47,10 +47,7 @@ def startup(repeats: int, data_dir: str, argv: Sequence[str] | None = None) -> d
         phases = probe_startup([*one_step, f"hydra.run.dir={Path(tmp) / 'probe'}"], env)
     run_imports = _top_imports(imp, 6)
     return {
-        "command": command_line(argv),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "code": code_state(),
-        "load": {"before": before, "after": load_conditions()},
+        **record_header(argv, before),
         "help_s": [round(t, 2) for t in helps],
         "help_median_s": round(statistics.median(helps), 2),
         "help_imports": help_imports,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.bench import ROOT
-from tinynets.bench.clock import code_state, command_line, load_conditions
+from tinynets.bench.clock import load_conditions, record_header
 from tinynets.bench.fast import train_env
 from tinynets.run.metrics import FILE, OK, read_metrics, status_of
 
@@ -76,11 +76,7 @@ def sweeps(extra: Sequence[str], lrs: Sequence[float], workdir: Path, quick: boo
                            "launcher_overrides": list(overrides)}
     walls = {k: v["wall_s"] for k, v in launchers.items()}
     return {
-        "command": command_line(argv),
-        "quick": quick,
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "code": code_state(),
-        "load": {"before": before, "after": load_conditions()},
+        **record_header(argv, before, quick=quick),
         "train_command": "python train.py -m " + " ".join(base),
         "lrs": list(lrs),
         "launchers": launchers,

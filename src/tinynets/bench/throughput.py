@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.bench import CONF
-from tinynets.bench.clock import Measurement, code_state, command_line, device_name, load_conditions, pairwise, spread
+from tinynets.bench.clock import Measurement, device_name, load_conditions, pairwise, record_header, spread
 from tinynets.bench.pipelines import PIPELINES, RUNNERS, WRITEUPS, compose, device_of, run_tinynets
 
 # the config options measured for (b), each against the default. The TORCH_LAYERS ones are not
@@ -191,16 +191,12 @@ def throughput(settings: Settings, quick: bool = False, argv: Sequence[str] | No
     with tempfile.TemporaryDirectory(prefix="tinynets-bench-") as tmp:
         models = {m: measure_model(settings, m, Path(tmp)) for m in settings.models}
     return {
-        "command": command_line(argv),
-        "quick": quick,
+        **record_header(argv, before, quick=quick),
         "clock": os.environ.get("TINYNETS_BENCH_CLOCK", "wall"),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "code": code_state(),
         "torch": torch.__version__,
         "setup": {"batch_size": settings.batch_size, "rotation_deg": settings.rotation, "warmup_steps": settings.warmup,
                   "steps": settings.steps, "repeats": settings.repeats, "overrides": settings.overrides,
                   "statistic": STATISTIC},
-        "load": {"before": before, "after": load_conditions()},
         "bench_s": round(time.perf_counter() - t0, 1),
         "models": models,
     }
