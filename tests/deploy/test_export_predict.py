@@ -1,6 +1,6 @@
 """Using a trained model: `python -m tinynets.deploy.export` (ONNX with onnxruntime, TorchScript) and
 `python -m tinynets.deploy.predict` on picture files. The model is trained here (a few seconds, CLI) on
-rendered digits (tests/digit_data.py): a digit's class is its shape, so predicting a picture of a
+rendered digits (tests/helpers/digits.py): a digit's class is its shape, so predicting a picture of a
 test digit must agree with predicting the digit's tensor."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`python tests/fake_source_train.py <train.py overrides>`: train.py with one more MNIST source,
+"""`python tests/helpers/fake_source_train.py <train.py overrides>`: train.py with one more MNIST source,
 `fake`, that copies the tiny synthetic IDX files of $FAKE_MNIST_FILES (slowly, and noting each
 call in $FAKE_MNIST_CALLS), whose MD5s stand in for the official ones. For the test that two
 trainings started at once on an empty data dir both succeed."""
