@@ -87,6 +87,7 @@ bench-sweeps: data
 # hour and idle worker-seconds, 3 interleaved repeats (8 min on a 2-core AMD EPYC, 2026-12-04)
 bench-search: data
 	$(BIN)/python -m tinynets.bench search $(ARGS)
+	$(BIN)/python -m tinynets.bench search-workers
 	$(BIN)/python -m tinynets.results docs
 
 bench-gpu: data

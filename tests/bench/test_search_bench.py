@@ -41,3 +41,28 @@ def test_search_bench_quick_runs_every_mode_on_the_same_trials(tmp_path):
     readme = (tmp_path / "README.md").read_text()
     assert "### Search on CPU: batched trials against asynchronous workers" in readme
     assert f"async 2 workers / batched 2 jobs: **{s['async2_vs_batched2']:.2f}**" in readme
+
+
+@pytest.mark.slow
+def test_search_workers_quick_runs_ours_and_optunas_loop_on_the_live_postgresql(tmp_path, monkeypatch):
+    """`python -m tinynets.bench search-workers --quick`: 1 and 2 processes, ours hits the budget exactly,
+    every figure of the table is there, and the URL is recorded without its password."""
+    from tests.helpers.cluster import URL_FILE, postgres_url
+    from tinynets.bench.__main__ import main
+
+    url = postgres_url()
+    monkeypatch.setenv("TINYNETS_STORAGE_FILE", str(URL_FILE))
+    assert main(["search-workers", "--quick", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "results.json").read_text()
+    from sqlalchemy.engine import make_url
+
+    assert make_url(url).password not in text
+    s = next(iter(json.loads(text)["machines"].values()))["search_workers"]
+    assert s["quick"] and list(s["by_count"]) == ["1", "2"]
+    for n, r in s["by_count"].items():
+        o, a = r["ours"], r["optuna"]
+        assert o["finished"] == o["trials"] == r["budget"] == 8 and o["distinct_numbers"] == 8
+        assert a["finished"] >= r["budget"] and o["trials_per_s"] > 0 and a["trials_per_s"] > 0
+        assert o["lock_wait_ms"]["asks"] >= 8 and 0 < o["connections_per_worker_max"] <= 2
+        assert o["statements_per_trial"] > 0
+    assert "### One study, 1 to 32 processes: our workers against Optuna's loop" in (tmp_path / "README.md").read_text()

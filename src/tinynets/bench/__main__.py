@@ -27,11 +27,13 @@ from tinynets.bench.render import (
     render_fast,
     render_gpu,
     render_search,
+    render_search_workers,
     render_startup,
     render_sweeps,
     render_throughput,
     write_readme,
 )
+from tinynets.bench.scale import scale_bench
 from tinynets.bench.search import search_bench
 from tinynets.bench.startup import startup
 from tinynets.bench.store import load_results, save
@@ -71,7 +73,8 @@ def not_of_record(code: dict) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tinynets.bench", description=tinynets.bench.__doc__.split("\n\n")[0])
-    ap.add_argument("what", nargs="?", default="throughput", choices=("throughput", "fast", "startup", "sweeps", "search", "gpu", "report"))
+    ap.add_argument("what", nargs="?", default="throughput", choices=("throughput", "fast", "startup", "sweeps", "search", "search-workers", "gpu",
+                                                               "report"))
     ap.add_argument("overrides", nargs="*", help="config overrides (fast: the run's; throughput: added to (b) and (c))")
     ap.add_argument("--models", nargs="+", default=["deep_narrow", "gap_fc"])
     ap.add_argument("--batch-size", type=int, default=128)
@@ -123,6 +126,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.what == "gpu" and args.device == "cuda" and (why := no_gpu()):
         return report(f"no GPU: {why}")
+    if args.what == "search-workers":
+        with tempfile.TemporaryDirectory(prefix="tinynets-bench-") as tmp:
+            try:
+                res = scale_bench(Path(tmp), args.quick, argv)
+            except RuntimeError as e:
+                return report(e)
+        return _record(out, "search_workers", res, args, code, render_search_workers(res))
     if args.what == "startup":
         res = startup(args.repeats, args.data_dir, argv)
         return _record(out, "startup", res, args, code, render_startup(res))

@@ -68,6 +68,8 @@ def render_machine(key: str, entry: dict[str, Any]) -> list[str]:
         lines += [*render_sweeps(entry["sweeps"]), ""]
     if entry.get("search"):
         lines += [*render_search(entry["search"]), ""]
+    if entry.get("search_workers"):
+        lines += [*render_search_workers(entry["search_workers"]), ""]
     return lines
 
 
@@ -146,6 +148,30 @@ def render_search(s: dict[str, Any]) -> list[str]:
     lines += ["", "Trials per hour, async 2 workers / batched 2 jobs: "
                   f"**{number(s['async2_vs_batched2'], digits=2)}**; "
               f"async 2 workers / 1 worker: **{number(s['async2_vs_async1'], digits=2)}**."]
+    return lines
+
+
+def render_search_workers(s: dict[str, Any]) -> list[str]:
+    """Trials handed out per second by one study to N processes: ours against Optuna's own loop."""
+    def n(x: Any, digits: int = 2) -> str:
+        return "n/a" if x is None else number(x, digits=digits)
+
+    lines = ["### One study, 1 to 32 processes: our workers against Optuna's loop", "",
+             f"Command: `{s['command']}` ({s['date']}, {render_code(s)})"
+             f"{' **QUICK MODE: not a measurement**' if s.get('quick') else ''}. "
+             f"Load: {load_line(s.get('load', {}))}. Storage: the live PostgreSQL ({s['storage']}).", "",
+             f"Trials that train nothing (`hparams_search=instant`). Ours: `{s['ours_command']}`; Optuna's loop: "
+             f"{s['optuna_loop']}. Trials per second: finished trials over the span from the first trial's start "
+             "to the last one's end (process start-up not counted). Lock wait: the study lock, per ask.", "",
+             "| processes | budget | finished: ours / Optuna | trials per s: ours / Optuna | ours / Optuna | "
+             "lock wait median / p95 (ms) | statements per trial | connections per worker (most) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for count, r in s["by_count"].items():
+        o, a = r["ours"], r["optuna"]
+        lines.append(f"| {count} | {r['budget']} | {o['finished']} / {a['finished']} | "
+                     f"**{n(o['trials_per_s'])}** / {n(a['trials_per_s'])} | {n(r['ours_vs_optuna'])} | "
+                     f"{n(o['lock_wait_ms']['median'], 1)} / {n(o['lock_wait_ms']['p95'], 1)} | "
+                     f"{n(o['statements_per_trial'], 0)} | {n(o['connections_per_worker_max'], 0)} |")
     return lines
 
 

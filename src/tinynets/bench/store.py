@@ -91,6 +91,10 @@ def history_row(section: str, data: dict[str, Any], key: str) -> dict[str, Any]:
         row["trials_per_hour"] = {k: v["trials_per_hour"]["median"] for k, v in data["modes"].items()}
         row["idle_worker_s"] = {k: v["idle_worker_s"]["median"] for k, v in data["modes"].items()}
         row["repeats"] = data.get("repeats")
+    elif section == "search_workers":
+        row["trials_per_s"] = {n: {k: r[k]["trials_per_s"] for k in ("ours", "optuna")}
+                               for n, r in data["by_count"].items()}
+        row["finished"] = {n: {k: r[k]["finished"] for k in ("ours", "optuna")} for n, r in data["by_count"].items()}
     elif section == "sweeps":
         row["sweep_s"] = {k: v["wall_s"] for k, v in data["launchers"].items()}
         row["faster"] = data.get("faster")

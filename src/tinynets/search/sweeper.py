@@ -93,8 +93,10 @@ class OptunaSweep:
         from tinynets.search.space import override_value, smallest
 
         max_params = OmegaConf.select(self.config, "max_params", default=None)
-        if not isinstance(max_params, int) or "model" in {k.lstrip("+~") for k in space}:
-            return  # no budget, or the model is a config group choice (its size needs the whole composition)
+        keys = {k.lstrip("+~") for k in space}
+        if not isinstance(max_params, int) or "model" in keys or not any(k.startswith("model.") for k in keys):
+            return  # no budget, the model a config group choice (its size needs the whole composition), or no
+            # architecture searched (every trial has the config's own: its job checks it)
         small = smallest(space, count)
         if small is not None and small[0] > max_params:
             where = " ".join(f"{k}={override_value(v)}" for k, v in small[1].items())
