@@ -94,7 +94,7 @@ def test_recover_does_not_judge_heartbeats_right_after_an_outage(tmp_path):
     t = s.ask()
     t.set_user_attr(OWNER, "another-host:1")  # alive as far as this host can tell: only its heartbeat speaks
     storage.record_heartbeat(trial_id(storage, "s", t.number))
-    time.sleep(1.2)  # stale
+    time.sleep(2.2)  # stale (sqlite keeps whole seconds)
     OUTAGE.last_failure = time.monotonic()  # this process just failed to reach the storage
     assert recover(s, url, max_retry=1, grace=1, interval=1) == []
     OUTAGE.last_failure = time.monotonic() - 2.5  # reachable for longer than grace + interval

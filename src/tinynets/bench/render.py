@@ -156,6 +156,10 @@ def render_search_workers(s: dict[str, Any]) -> list[str]:
     def n(x: Any, digits: int = 2) -> str:
         return "n/a" if x is None else number(x, digits=digits)
 
+    def held(o: dict[str, Any]) -> str:
+        h = o.get("lock_held_ms") or {}
+        return f"{n(h.get('median'), 1)} / {n(h.get('p95'), 1)}"
+
     lines = ["### One study, 1 to 32 processes: our workers against Optuna's loop", "",
              f"Command: `{s['command']}` ({s['date']}, {render_code(s)})"
              f"{' **QUICK MODE: not a measurement**' if s.get('quick') else ''}. "
@@ -164,14 +168,14 @@ def render_search_workers(s: dict[str, Any]) -> list[str]:
              f"{s['optuna_loop']}. Trials per second: finished trials over the span from the first trial's start "
              "to the last one's end (process start-up not counted). Lock wait: the study lock, per ask.", "",
              "| processes | budget | finished: ours / Optuna | trials per s: ours / Optuna | ours / Optuna | "
-             "lock wait median / p95 (ms) | statements per trial | connections per worker (most) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "lock wait median / p95 (ms) | lock held median / p95 (ms) | statements per trial | "
+             "connections per worker (most) |", "|---|---|---|---|---|---|---|---|---|"]
     for count, r in s["by_count"].items():
         o, a = r["ours"], r["optuna"]
         lines.append(f"| {count} | {r['budget']} | {o['finished']} / {a['finished']} | "
                      f"**{n(o['trials_per_s'])}** / {n(a['trials_per_s'])} | {n(r['ours_vs_optuna'])} | "
                      f"{n(o['lock_wait_ms']['median'], 1)} / {n(o['lock_wait_ms']['p95'], 1)} | "
-                     f"{n(o['statements_per_trial'], 0)} | {n(o['connections_per_worker_max'], 0)} |")
+                     f"{held(o)} | {n(o['statements_per_trial'], 0)} | {n(o['connections_per_worker_max'], 0)} |")
     return lines
 
 

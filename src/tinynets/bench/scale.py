@@ -91,15 +91,22 @@ def ours(url: str, n: int, budget: int, sweep: Path) -> dict[str, Any]:
                          {"TINYNETS_STORAGE": url, "OMP_NUM_THREADS": "1"})
     records = [json.loads(p.read_text()) for p in sorted((sweep / "workers").glob("*.json"))]
     workers = [r for r in records if r["asks"]]  # the check before the workers asks nothing
-    waits = sorted(w for r in workers for w in r["lock_wait_s"])
-    p95 = waits[min(len(waits) - 1, int(0.95 * len(waits)))] if waits else None
     figures = study_figures(url, name)
     return {"wall_s": round(wall, 2), **figures, "workers_with_trials": sum(bool(r["trials"]) for r in workers),
-            "lock_wait_ms": {"median": round(1000 * statistics.median(waits), 2) if waits else None,
-                             "p95": round(1000 * p95, 2) if p95 is not None else None, "asks": len(waits)},
+            "lock_wait_ms": quantiles([w for r in workers for w in r["lock_wait_s"]]),
+            "lock_held_ms": quantiles([h for r in workers for h in r.get("lock_held_s", [])]),
             "statements_per_trial": round(sum(r["statements"] for r in workers) / max(1, figures["finished"]), 1),
             "connections_per_worker_max": max((r["peak_connections"] for r in workers), default=None),
             "connections_opened": sum(r["connects"] for r in workers)}
+
+
+def quantiles(seconds: list[float]) -> dict[str, Any]:
+    """Median and p95 in ms, and how many."""
+    xs = sorted(seconds)
+    if not xs:
+        return {"median": None, "p95": None, "asks": 0}
+    p95 = xs[min(len(xs) - 1, int(0.95 * len(xs)))]
+    return {"median": round(1000 * statistics.median(xs), 2), "p95": round(1000 * p95, 2), "asks": len(xs)}
 
 
 def anchor(url: str, n: int, budget: int) -> dict[str, Any]:

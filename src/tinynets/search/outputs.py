@@ -1,7 +1,7 @@
 """What a search leaves at its sweep root besides the leaderboard (tinynets.search.leaderboard):
 `optimization_results.yaml` (the study's summary: its budget, states, the best trial or the Pareto
 front, with tinynets.search.pareto's files) and, per worker process, `workers/<host>-<pid>.json`: the
-trials it ran, the seconds it waited for the study lock at each ask, and what it asked of the storage
+trials it ran, the seconds it waited for the study lock at each ask and held it, and what it asked of the storage
 server (statements, connections opened, the most held at once; `make bench-search` reads them)."""
 
 from __future__ import annotations
@@ -51,17 +51,18 @@ def write_worker_record(config: DictConfig, url: str, trials: list[int]) -> Path
     """This process's `workers/<host>-<pid>.json` at the sweep root, and one line summing it up."""
     from tinynets.files import write_json
     from tinynets.search.storage import USAGE, redact
-    from tinynets.search.study import LOCK_WAITS
+    from tinynets.search.study import LOCK_HELD, LOCK_WAITS
 
     waits = sorted(LOCK_WAITS)
     record = {"host": socket.gethostname(), "pid": os.getpid(), "storage": redact(url), "trials": trials,
-              "asks": len(waits), "lock_wait_s": [round(w, 6) for w in waits], **USAGE.snapshot()}
+              "asks": len(waits), "lock_wait_s": [round(w, 6) for w in waits],
+              "lock_held_s": [round(h, 6) for h in sorted(LOCK_HELD)], **USAGE.snapshot()}
     path = Path(str(config.hydra.sweep.dir)) / "workers" / f"{record['host']}-{record['pid']}.json"
     write_json(path, record)
     if waits:
         p95 = waits[min(len(waits) - 1, int(0.95 * len(waits)))]
-        log.info("worker: %d trials, %d asks, study lock wait median %.1f ms, p95 %.1f ms; %d storage statements, "
-                 "%d connections opened, at most %d at once", len(trials), len(waits),
-                 1000 * statistics.median(waits), 1000 * p95, record["statements"], record["connects"],
-                 record["peak_connections"])
+        log.info("worker: %d trials, %d asks, study lock wait median %.1f ms, p95 %.1f ms, held median %.1f ms; "
+                 "%d storage statements, %d connections opened, at most %d at once", len(trials), len(waits),
+                 1000 * statistics.median(waits), 1000 * p95, 1000 * statistics.median(LOCK_HELD),
+                 record["statements"], record["connects"], record["peak_connections"])
     return path

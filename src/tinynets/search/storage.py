@@ -6,7 +6,7 @@ the storage's public API.
 
 What each storage promises (docs/scale-out.md):
 - PostgreSQL (and other RDB servers): heartbeats; a trial whose process died (any host) is failed after
-  `grace_period` and retried by a live worker; the budget lock is a PostgreSQL advisory lock.
+  `grace_period` and retried by a live worker; the budget lock is a PostgreSQL advisory lock (transaction-level).
 - sqlite: heartbeats too, on one machine (sqlite's own locking is not for network file systems).
 - journal:<file>: no heartbeat in Optuna; a trial left RUNNING is failed and retried only by a worker on
   the host that ran it (it can tell the process is gone); made for shared file systems.
@@ -263,13 +263,14 @@ def study_lock(url: str, study_name: str, timeout: float = 600, engine: Any = No
             if own:
                 raise unreachable(url, e) from None
             raise
-        with conn:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        with conn:  # a transaction-level lock: released when the transaction ends, however it ends (a worker
+            # killed in the section, a server gone, a pooler such as PgBouncer in transaction mode)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
             try:
                 yield time.perf_counter() - t0
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
+                with contextlib.suppress(Exception):  # a connection the server dropped: its lock went with it
+                    conn.rollback()
     finally:
         if own:
             engine.dispose()

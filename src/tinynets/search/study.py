@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -188,6 +189,7 @@ def retry_of(study, number: int) -> int | None:
 
 
 LOCK_WAITS: list[float] = []  # seconds this process waited for the study lock, one per ask (the bench reads them)
+LOCK_HELD: list[float] = []  # seconds it then held the lock (the budget read, the ask and its sampling, the claim)
 
 
 def next_trial(study, url: str, n_trials: int, space: dict[str, Any], wait: bool = True,
@@ -202,24 +204,30 @@ def next_trial(study, url: str, n_trials: int, space: dict[str, Any], wait: bool
     failure, never claimed, is failed after the grace period and retried: the budget stays exact)."""
     from tinynets.search.outage import impatient, patient
 
-    def section():
-        beat = None
+    def decide(claimed: list) -> tuple[Ask, Any]:
+        b = budget(study)
+        if not (b.waiting or b.lineages < n_trials):
+            return (Ask.WAIT if b.running and wait else Ask.DONE), None
+        trial = study.ask(fixed_distributions=space)  # Optuna's note on heartbeats: storage.quiet_optuna
+        if claim is not None:
+            claimed.append(claim(trial.number))
+        trial.set_user_attr(OWNER, owner())
+        return Ask.TRIAL, trial
+
+    def section() -> tuple[Ask, Any]:
+        claimed: list = []
         try:
             with impatient(), study_lock(url, study.study_name, engine=engine) as waited:
                 LOCK_WAITS.append(waited)
-                b = budget(study)
-                if b.waiting or b.lineages < n_trials:
-                    with warnings.catch_warnings():  # Optuna: heartbeats are meant for Study.optimize; we beat
-                        warnings.filterwarnings("ignore", message=".*Heartbeat of storage is supposed to be used.*")
-                        trial = study.ask(fixed_distributions=space)
-                    if claim is not None:
-                        beat = claim(trial.number)
-                    trial.set_user_attr(OWNER, owner())
-                    return Ask.TRIAL, trial
-                return (Ask.WAIT if b.running and wait else Ask.DONE), None
+                held = time.perf_counter()
+                try:
+                    return decide(claimed)
+                finally:
+                    LOCK_HELD.append(time.perf_counter() - held)
         except BaseException:
-            if beat is not None:
-                beat.stop()
+            for beat in claimed:
+                if beat is not None:
+                    beat.stop()
             raise
 
     return patient(section, what="asking for a trial")
