@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.errors import UserError
+from tinynets.results.compare import compare
+from tinynets.results.published import public, public_line
+from tinynets.results.rows import by_label as _by_label
+from tinynets.results.rows import of_record
+from tinynets.results.rows import recipe as _recipe
+from tinynets.results.rows import table as _table
 from tinynets.files import atomic_write, read_csv, read_json
 from tinynets.text import number
 
@@ -77,11 +83,6 @@ def _x(a: float | None, b: float | None) -> str:
     return f"{number(a / b, digits=2)}x" if a and b else "n/a"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(r) + " |" for r in rows)]
-
-
 def _code(section: dict[str, Any]) -> str:
     """The commit a bench section ran, as recorded (a full one, or the short form older records kept)."""
     code = section.get("code") or {}
@@ -91,27 +92,6 @@ def _code(section: dict[str, Any]) -> str:
 
 
 # ---- the results of record (experiments/mnist_under_20k/results.json) --------------------------
-
-def _by_label(runs: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for r in runs:
-        out.setdefault(r["label"], []).append(r)
-    return out
-
-
-def _recipe(recs: list[dict[str, Any]]) -> str:
-    return " ".join(o for o in recs[0].get("overrides", []) if not o.startswith("seed="))
-
-
-def of_record(rec: Records) -> list[str]:
-    """The rows of record: each write-up's (results.json's row_of_record) and each of our shipped
-    recipes (an entry that is exactly `experiment=<its label>`), smallest first."""
-    by = _by_label(rec.results.get("runs", []))
-    chosen = {v for v in (rec.results.get("row_of_record") or {}).values() if v}
-    chosen |= {label for label, recs in by.items()
-               if not recs[0].get("writeup") and _recipe(recs) == f"experiment={label}"}
-    return sorted((x for x in chosen if x in by), key=lambda x: (by[x][0]["params"], x))
-
 
 def _stats_cells(recs: list[dict[str, Any]], target: float) -> list[str]:
     finals = [r["val_acc"][-1] for r in recs]
@@ -159,32 +139,6 @@ def screen(rec: Records) -> list[str]:
              ", ".join(number(r["best_acc"], digits=2) for r in recs), ", ".join(number(r["val_acc"][-1], digits=2) for r in recs)]
             for label, recs in _by_label(runs).items()]
     return _table(["entry", "params", "overrides", "seeds", "best holdout acc (%)", "final holdout acc (%)"], rows)
-
-
-def _public(rec: Records) -> list[dict[str, Any]]:
-    return sorted(rec.entries.get("public") or [], key=lambda p: p["params"])
-
-
-def public_line(rec: Records) -> list[str]:
-    """The smallest published result at the target within 15 epochs (entries.yaml's `public`) and our
-    smallest row of record that reaches it in every one of five or more seeds."""
-    t, by = rec.target, _by_label(rec.results.get("runs", []))
-    hits = [p for p in _public(rec) if p["acc"] >= t and p["epochs"] <= 15]
-    line = (f"The smallest published model at {t}% within 15 epochs has {number(hits[0]['params'], sep=True)} params "
-            f"({number(hits[0]['acc'], digits=2)}%, {hits[0].get('note') or 'one run'})." if hits
-            else f"No published model recorded reaches {t}% within 15 epochs.")
-    held = [x for x in of_record(rec) if by[x][0].get("writeup") is None and len(by[x]) >= 5
-            and all(r["target_epoch"] is not None for r in by[x])]
-    if held:
-        x = held[0]
-        line += (f" Our smallest row of record reaching {t}% in every one of five or more seeds: `{x}`, "
-                 f"{number(by[x][0]['params'], sep=True)} params.")
-    return [line]
-
-
-def public(rec: Records) -> list[str]:
-    rows = [[number(p["params"], sep=True), f"{number(p['acc'], digits=2)}%", str(p["epochs"]), p.get("note") or "one run"] for p in _public(rec)]
-    return _table(["params", "test acc", "epochs", "how"], rows) if rows else ["No published results recorded."]
 
 
 # ---- the frontier searches (experiments/frontier_search/<search>/pareto.csv) ---------------------
@@ -352,8 +306,8 @@ def keys(rec: Records) -> list[str]:
 BLOCKS: dict[str, Callable[[Records], list[str]]] = {  # block name -> what renders it
     "results-table": results_table, "results-all": results_all, "screen": screen, "public-line": public_line,
     "public": public, "frontier": frontier, "throughput": throughput, "options": options, "time-to-target": time_to_target,
-    "sweeps": sweeps, "search": search_bench, "startup": startup, "gpu": gpu, "models": models, "config-groups": groups, "config-keys": keys,
-}
+    "sweeps": sweeps, "search": search_bench, "startup": startup, "gpu": gpu, "models": models, "config-groups": groups,
+    "config-keys": keys, "compare": compare}
 
 
 # ---- the pages ---------------------------------------------------------------------------------
