@@ -112,7 +112,7 @@ class TinynetsOptunaSweeperConf:
     sampler: Any = MISSING
     pruner: Any = MISSING          # built in each trial's job, which reports its per-epoch val accuracy to it
     # metric of the job's metrics.json -> maximize | minimize; two or more: a multi-objective study
-    objectives: Dict[str, str] = field(default_factory=lambda: {"best_val_acc": "maximize"})
+    objectives: Dict[str, Optional[str]] = field(default_factory=lambda: {"best_val_acc": "maximize"})  # null drops one
     # an Optuna RDB URL (sqlite:///f.db, postgresql+psycopg://...) or journal:<file> (JournalStorage); a URL
     # with a password comes from the environment or a file: ${oc.env:TINYNETS_STORAGE}, ${tinynets.read:FILE}
     storage: Optional[str] = None
@@ -134,6 +134,9 @@ class TinynetsOptunaSweeperConf:
     # whose val accuracy after epoch k is below x; it is recorded as pruned, with its epoch
     floor: Any = None  # (untyped: OmegaConf cannot merge a mapping into a None typed as a Dict)
     max_failure_rate: float = 0.0  # jobs that raise past tinynets' own failure isolation
+    # seed-robust trials: each trial trains one job per seed (any worker takes any), is told the mean of each
+    # objective over them and records each seed's value, the minimum and the spread (null: one run at `seed`)
+    seeds: Optional[List[int]] = None
     # draws of the sampler per trial to find an architecture within max_params (0: sample blind)
     budget_draws: int = 200
     # key -> Hydra sweep grammar: choice(4, 8), interval(0.0, 0.1), tag(log, interval(0.005, 0.2))

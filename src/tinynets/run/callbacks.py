@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from typing import Any
 
 import lightning as L
@@ -149,7 +150,9 @@ class OptunaPruning(EarlyStop):
         value = trainer.callback_metrics.get(self.monitor)
         prune = False
         if value is not None and trainer.is_global_zero:
-            self.trial.report(float(value), step=trainer.current_epoch + 1)
+            with warnings.catch_warnings():  # a seed-robust trial: the first seed to reach an epoch reports it
+                warnings.filterwarnings("ignore", message=".*is already reported")
+                self.trial.report(float(value), step=trainer.current_epoch + 1)
             prune = bool(self.trial.should_prune())
         self.stop(trainer, prune, value)
 

@@ -85,6 +85,7 @@ def run_metrics(
         "eval_set": eval_set,
         "best_val_acc": best["val_acc"] if best else None,
         "best_epoch": best["epoch"] if best else None,
+        "final_val_acc": scored[-1]["val_acc"] if scored else None,  # the last epoch's: the weights a run ends with
         "target_acc": target_acc,
         "target_epoch": target_epoch,
         "test_acc": test_acc,

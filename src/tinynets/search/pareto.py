@@ -17,6 +17,21 @@ from tinynets.text import number
 log = logging.getLogger("tinynets.search")
 
 SIZE, ACC = "params", "best_val_acc"
+ACCS = (ACC, "final_val_acc")  # the accuracy objectives (a seed-robust search scores the final weights)
+
+
+def acc_name(names: list[str]) -> str | None:
+    return next((n for n in names if n in ACCS), None)
+
+
+def seed_cells(t, names: list[str]) -> dict[str, Any]:
+    """A seed-robust trial's seeds, and its accuracy's minimum and spread over them (tinynets.search.seeds)."""
+    acc, spread = acc_name(names), t.user_attrs.get("seed_spread")
+    if acc is None or not spread:
+        return {}
+    i = names.index(acc)
+    return {"seeds": len(t.user_attrs.get("seed_values", {})), f"{acc}_min": t.user_attrs["seed_min"][i],
+            f"{acc}_spread": spread[i]}
 
 
 def fmt(v: Any, key: str = "") -> str:
@@ -27,15 +42,17 @@ def fmt(v: Any, key: str = "") -> str:
 def front_rows(study, objectives: dict[str, str]) -> tuple[list[str], list[dict[str, Any]], list]:
     """Header and one row per front trial (sorted by the size objective, or the first one)."""
     names = list(objectives)
-    order = [n for n in (SIZE, ACC) if n in names] + [n for n in names if n not in (SIZE, ACC)]
+    lead = [n for n in (SIZE, acc_name(names)) if n in names]
+    order = lead + [n for n in names if n not in lead]
     front = sorted(study.best_trials, key=lambda t: (t.values[names.index(order[0])], t.number))
     keys = list(dict.fromkeys(k for t in front for k in t.params))
-    rows = [{"trial": t.number, **{n: t.values[names.index(n)] for n in order},
+    seeds = list(dict.fromkeys(k for t in front for k in seed_cells(t, names)))  # mean ± spread: the value is the mean
+    rows = [{"trial": t.number, **{n: t.values[names.index(n)] for n in order}, **seed_cells(t, names),
              **{k: fmt(v) if isinstance(v, bool) else v for k, v in t.params.items()}} for t in front]
     for r in rows:
         if SIZE in r and float(r[SIZE]).is_integer():
             r[SIZE] = int(r[SIZE])
-    return ["trial", *order, *keys], rows, front
+    return ["trial", *order, *seeds, *keys], rows, front
 
 
 def write_md(path: Path, sweep_dir: Path, study, header, rows, objectives: dict[str, str]) -> None:
@@ -48,7 +65,9 @@ def write_md(path: Path, sweep_dir: Path, study, header, rows, objectives: dict[
              f"{states[TrialState.PRUNED]} pruned, {states[TrialState.FAIL]} failed); {goals}. "
              f"{len(rows)} trial{'s' if len(rows) != 1 else ''} on the front: no other trial is at least as good in every objective and "
              "better in one. Plot: `pareto.png`. Each front trial's model is a drop-in file "
-             "`front/trial=N.yaml` for `conf/model/`.", "",
+             "`front/trial=N.yaml` for `conf/model/`." + (
+                 " Each trial is scored over its seeds: an objective is their mean, `_min` and `_spread` (standard "
+                 "deviation) are over the same seeds." if any(k.endswith("_spread") for k in header) else ""), "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
         lines.append("| " + " | ".join(fmt(r.get(k), k).replace("|", "\\|") for k in header) + " |")
@@ -62,7 +81,7 @@ def plot(path: Path, study, objectives: dict[str, str], front: list, max_params:
 
     names = list(objectives)
     x_name = SIZE if SIZE in names else names[-1]
-    y_name = ACC if ACC in names else next(n for n in names if n != x_name)
+    y_name = acc_name(names) or next(n for n in names if n != x_name)
     xi, yi = names.index(x_name), names.index(y_name)
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not done:
@@ -89,6 +108,10 @@ def plot(path: Path, study, objectives: dict[str, str], front: list, max_params:
     ax.step(fx, fy, where="post" if objectives[x_name] == "minimize" else "pre", color="#d1495b", lw=1.8, zorder=3)
     ax.scatter(fx, fy, s=46, c="#d1495b", edgecolors="black", linewidths=0.6,
                label=f"Pareto front ({len(front)})", zorder=4)
+    spread = [(t.user_attrs.get("seed_spread") or [None] * len(names))[yi] for t in front]
+    if any(v is not None for v in spread):  # seed-robust trials: the front's means ± their spread over seeds
+        ax.errorbar(fx, fy, yerr=[v or 0.0 for v in spread], fmt="none", ecolor="#d1495b", elinewidth=1, capsize=3,
+                    zorder=3, label="± spread over the seeds")
     near = False  # a front point within 8% of the previous one's x gets its label above, not below
     for i, (t, x, y) in enumerate(zip(front, fx, fy)):
         near = i > 0 and not near and abs(x - fx[i - 1]) < 0.08 * abs(x)
@@ -96,7 +119,7 @@ def plot(path: Path, study, objectives: dict[str, str], front: list, max_params:
                     xytext=(-6, 8) if near else (6, -12), ha="right" if near else "left", fontsize=8)
     if isinstance(max_params, int) and x_name == SIZE:
         ax.axvline(max_params, color="black", ls="--", lw=1, label=f"max_params {max_params:,}")
-    if isinstance(target_acc, (int, float)) and y_name == ACC and lo < target_acc < hi:
+    if isinstance(target_acc, (int, float)) and y_name in ACCS and lo < target_acc < hi:
         ax.axhline(target_acc, color="#2e86ab", ls=":", lw=1, label=f"target {target_acc}%")
     ax.set_xscale("log")
     from matplotlib.ticker import FuncFormatter, LogLocator
@@ -108,7 +131,8 @@ def plot(path: Path, study, objectives: dict[str, str], front: list, max_params:
     ax.set_xlim(min(xs) / 1.15, max(max(xs), max_params if isinstance(max_params, int) and x_name == SIZE else 0) * 1.15)
     ax.set_ylim(lo, hi)
     ax.set_xlabel(f"{x_name} (log scale)")
-    ax.set_ylabel(f"{y_name} (holdout, %)" if y_name == ACC else y_name)
+    mean = ", mean of its seeds" if any(v is not None for v in spread) else ""
+    ax.set_ylabel(f"{y_name} (holdout, %{mean})" if y_name in ACCS else y_name + mean)
     ax.set_title(f"{study.study_name}: {y_name} vs {x_name}, {len(done)} complete trials", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="best")

@@ -97,6 +97,7 @@ class Heartbeat:
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
         self.key = (study_name, number)
+        self.extras: list[Any] = []  # more beats with the trial's (a seed job's own: tinynets.search.seeds)
         if not interval or not hasattr(storage, "record_heartbeat"):
             return
         from optuna.trial import TrialState
@@ -112,6 +113,8 @@ class Heartbeat:
                 while not self.stop_event.wait(wait):
                     try:
                         storage.record_heartbeat(tid)
+                        for extra in self.extras:
+                            extra()
                         state = storage.get_trial(tid).state
                     except Exception as e:  # noqa: BLE001 - the next beat tries again
                         if not is_outage(e):
@@ -131,6 +134,10 @@ class Heartbeat:
     @property
     def superseded(self) -> str | None:
         return _SUPERSEDED.get(self.key)
+
+    def also(self, extra: Any) -> None:
+        """Call `extra()` at every beat from now on."""
+        self.extras.append(extra)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -164,8 +171,12 @@ def recover(study, url: str, max_retry: int | None, grace: float = 60.0, interva
             optuna.storages.fail_stale_trials(study)
     failed = sorted({t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))} - before)
     host, now = socket.gethostname(), datetime.datetime.now()
+    from tinynets.search import seeds
+
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         o_host, _, o_pid = str(t.user_attrs.get(OWNER, "")).rpartition(":")
+        if seeds.held(t, now.timestamp(), grace, _alive):
+            continue  # a seed-robust trial whose seeds a live worker trains: alive, whoever asked it
         if OWNER in t.user_attrs:
             if o_host != host or not o_pid.isdigit() or _alive(int(o_pid)):
                 continue  # another machine's trial (its heartbeat speaks for it), or a live process's
@@ -202,17 +213,74 @@ def next_trial(study, url: str, n_trials: int, space: dict[str, Any], wait: bool
     `engine`: the storage's SQLAlchemy engine, whose pool the PostgreSQL lock's connection comes from.
     The section is tried again as a whole while the storage is unreachable (a trial asked before the
     failure, never claimed, is failed after the grace period and retried: the budget stays exact)."""
-    from tinynets.search.outage import impatient, patient
-
     def decide(claimed: list) -> tuple[Ask, Any]:
-        b = budget(study)
-        if not (b.waiting or b.lineages < n_trials):
-            return (Ask.WAIT if b.running and wait else Ask.DONE), None
-        trial = study.ask(fixed_distributions=space)  # Optuna's note on heartbeats: storage.quiet_optuna
-        if claim is not None:
-            claimed.append(claim(trial.number))
-        trial.set_user_attr(OWNER, owner())
-        return Ask.TRIAL, trial
+        return _ask(study, n_trials, space, wait, claim, claimed)
+
+    return _locked(study, url, engine, decide)
+
+
+def _ask(study, n_trials: int, space: dict[str, Any], wait: bool, claim: Any, claimed: list) -> tuple[Ask, Any]:
+    """next_trial's decision, the study lock held: a queued retry, else a new trial within the budget."""
+    b = budget(study)
+    if not (b.waiting or b.lineages < n_trials):
+        return (Ask.WAIT if b.running and wait else Ask.DONE), None
+    trial = study.ask(fixed_distributions=space)  # Optuna's note on heartbeats: storage.quiet_optuna
+    if claim is not None:
+        claimed.append(claim(trial.number))
+    trial.set_user_attr(OWNER, owner())
+    return Ask.TRIAL, trial
+
+
+def next_job(study, storage, url: str, n_trials: int, space: dict[str, Any], seeds: list[int] | None = None,
+             wait: bool = True, claim: Any = None, grace: float = 60.0, engine: Any = None):
+    """(Ask.TRIAL, trial, seed) or (Ask.WAIT | Ask.DONE, None, None): `next_trial` for a search whose
+    trials run one job per seed (tinynets.search.seeds): under the study lock, an open seed of a
+    running trial first, else a new trial (or a queued retry) and its first open seed. Without
+    `seeds`: `next_trial`, seed None."""
+    if not seeds:
+        what, trial = next_trial(study, url, n_trials, space, wait, claim, engine)
+        return what, trial, None
+    import optuna
+    from optuna.trial import TrialState
+
+    from tinynets.search import seeds as seed_jobs
+
+    def decide(claimed: list):
+        now = time.time()
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            seed = seed_jobs.open_seed(t, now, grace, _alive)
+            if seed is not None:
+                if claim is not None:
+                    claimed.append(claim(t.number))
+                tid = trial_id(storage, study.study_name, t.number)
+                seed_jobs.claim(storage, tid, seed, owner())
+                return Ask.TRIAL, (optuna.trial.Trial(study, tid), seed)
+        while True:
+            what, trial = _ask(study, n_trials, space, wait, claim, claimed)
+            if trial is None:
+                return what, (None, None)
+            tid = trial_id(storage, study.study_name, trial.number)
+            if seed_jobs.SEEDS_ATTR not in storage.get_trial(tid).user_attrs:  # a retry keeps its own
+                storage.set_trial_user_attr(tid, seed_jobs.SEEDS_ATTR, list(seeds))
+            seed = seed_jobs.open_seed(storage.get_trial(tid), now, grace, _alive)
+            if seed is not None:
+                seed_jobs.claim(storage, tid, seed, owner())
+                return what, (trial, seed)
+            agg = seed_jobs.finish(storage, tid)  # a retry of a trial whose seeds were all done: tell it
+            if agg is not None:
+                study.tell(trial, values=agg["mean"])
+                log.info("trial %d: complete from the seeds it inherited", trial.number)
+                continue
+            return Ask.WAIT, (None, None)  # its seeds are held by workers that live on
+
+    what, (trial, seed) = _locked(study, url, engine, decide)
+    return what, trial, seed
+
+
+def _locked(study, url: str, engine: Any, decide) -> tuple[Ask, Any]:
+    """`decide(claimed)` in the study lock's section; the heartbeats it started are stopped if it fails.
+    The section is tried again as a whole while the storage is unreachable."""
+    from tinynets.search.outage import impatient, patient
 
     def section() -> tuple[Ask, Any]:
         claimed: list = []

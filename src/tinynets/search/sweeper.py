@@ -25,14 +25,13 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError
 
 from tinynets import overrides
-from tinynets.checks import is_finite_number
 from tinynets.errors import ConfigError, UserError, fail
-from tinynets.run.metrics import OK, PRUNED
-from tinynets.search.jobs import job_metrics, job_metrics_dir, record_failed, record_superseded, tell
+from tinynets.search import seeds as seed_jobs
+from tinynets.search.jobs import job_metrics_dir, outcome, record_failed, record_superseded, tell
 from tinynets.search.outage import DEFAULT_WINDOW, OUTAGE, StorageOutage
 from tinynets.search.outputs import write_results, write_worker_record
-from tinynets.search.storage import check_storage, has_heartbeat, open_storage, redact, study_lock
-from tinynets.search.study import Ask, Heartbeat, budget, next_trial, recover, retry_of
+from tinynets.search.storage import check_storage, has_heartbeat, open_storage, redact, study_lock, trial_id
+from tinynets.search.study import Ask, Heartbeat, budget, next_job, owner, recover, retry_of
 from tinynets.search.trial import TRIAL_KEY, check_holdout
 
 log = logging.getLogger("tinynets.search")
@@ -50,6 +49,7 @@ class OptunaSweep:
         self.conf = conf
         self.job_idx = 0
         self.ran: list[int] = []  # the trials this process ran
+        self.seeds: list[int] | None = None  # hydra.sweeper.seeds (tinynets.search.seeds), checked in sweep()
 
     def setup(self, *, hydra_context, task_function, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -60,7 +60,7 @@ class OptunaSweep:
 
     # ------------------------------------------------------------------ checks
     def objectives(self) -> dict[str, str]:
-        objectives = {str(k): str(v) for k, v in (self.conf.get("objectives") or {}).items()}
+        objectives = {str(k): str(v) for k, v in (self.conf.get("objectives") or {}).items() if v is not None}
         bad = {k: v for k, v in objectives.items() if v not in ("maximize", "minimize")}
         if not objectives or bad:
             refuse(ConfigError("hydra.sweeper.objectives", dict(bad or objectives),
@@ -203,6 +203,10 @@ class OptunaSweep:
         except ConfigError as e:
             refuse(e)
         self.check_numbers()
+        try:
+            self.seeds = seed_jobs.check_seeds(OmegaConf.to_container(self.conf, resolve=True).get("seeds"))
+        except ConfigError as e:
+            refuse(e)
         OUTAGE.configure(storage_url, float(self.conf.get("outage_window", DEFAULT_WINDOW)))
         objectives = self.objectives()
         directions = list(objectives.values())
@@ -240,6 +244,7 @@ class OptunaSweep:
             poll = min(10.0, max(1.0, float(self.conf.grace_period) / 3)) if beat else 10.0
             n_jobs = max(1, int(self.conf.n_jobs))
             engine = getattr(self.storage, "engine", None)
+            self.seed_jobs = seed_jobs.SeedJobs(self.storage, owner())
             while True:
                 self.recover(study, storage_url)
                 trials, beats, what = [], {}, Ask.DONE
@@ -249,12 +254,16 @@ class OptunaSweep:
                     return beats[number]
 
                 try:
-                    for _ in range(n_jobs):  # one trial at a time per process (n_jobs: a batch for joblib)
-                        what, trial = next_trial(study, storage_url, n_trials, space, wait=beat is not None,
-                                                 claim=claim, engine=engine)
+                    for _ in range(n_jobs):  # one job at a time per process (n_jobs: a batch for joblib)
+                        what, trial, seed = next_job(study, self.storage, storage_url, n_trials, space, self.seeds,
+                                                     wait=beat is not None, claim=claim, engine=engine,
+                                                     grace=float(self.conf.grace_period))
                         if what is not Ask.TRIAL:
                             break
-                        trials.append(trial)
+                        if seed is not None:  # the seed job's own beat, with its trial's
+                            tid = trial_id(self.storage, study.study_name, trial.number)
+                            beats[trial.number].also(lambda t=tid, s=seed: self.seed_jobs.beat(t, s))
+                        trials.append((trial, seed))
                     if not trials:
                         if what is Ask.DONE:
                             break
@@ -305,7 +314,7 @@ class OptunaSweep:
             why = "its process stopped (no heartbeat)" if has_heartbeat(url) else "its process is gone"
             log.info("trial %d failed: %s; %s", n, why, f"retried as trial {again}" if again is not None
                      else "no retry left")
-            record_failed(self.config, n, why, again)
+            record_failed(self.config, n, why, again, self.seeds)
         return failed
 
     def run_trials(self, study, trials, fixed, objectives, max_params, beats=None) -> None:
@@ -314,22 +323,33 @@ class OptunaSweep:
         meanwhile (`beats`' heartbeats saw it, or the tell finds it finished) is not told: its job dir
         says `superseded` (tinynets.search.jobs)."""
         from optuna.exceptions import UpdateFinishedTrialError
+        from optuna.trial import TrialState
+
         from tinynets.search.space import override_value
 
-        overrides = []
-        for t in trials:
+        overrides, subdir = [], str(OmegaConf.to_container(self.config.hydra.sweep, resolve=False).get("subdir"))
+        for t, seed in trials:  # a seed job: its seed, in its own dir under the trial's (taken again: resumed there)
             values = {**fixed, **{k: override_value(v) for k, v in t.params.items()}}
-            overrides.append(tuple(f"{k}={v}" for k, v in values.items()) + (f"++{TRIAL_KEY}={t.number}",))
-        self.ran += [t.number for t in trials]
+            overrides.append(tuple(f"{k}={v}" for k, v in values.items()) + (f"++{TRIAL_KEY}={t.number}",) + (
+                () if seed is None else (f"seed={seed}", f"hydra.sweep.subdir='{seed_jobs.subdir(subdir, TRIAL_KEY, t.number, seed)}'")))
+        self.ran += [t.number for t, _ in trials]
         returns = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
         self.job_idx += len(returns)
         raised = []
-        for trial, ret in zip(trials, returns):
+        for (trial, seed), ret in zip(trials, returns):
             beat = (beats or {}).get(trial.number)
             why = beat.superseded if beat is not None else None
+            what = f"trial {trial.number}" + (f" seed {seed}" if seed is not None else "")
             try:
                 if why is None:
-                    state, values, error = self.outcome(trial, ret, objectives, max_params)
+                    state, values, error = outcome(trial, ret, objectives, max_params, seed)
+                    if seed is not None and state == TrialState.COMPLETE:  # told when its last seed is done
+                        agg = self.seed_jobs.settle(trial_id(self.storage, study.study_name, trial.number), seed,
+                                                    values, str(job_metrics_dir(ret)))
+                        if agg is None:
+                            log.info("%s: done %s", what, ", ".join(f"{v:g}" for v in values))
+                            continue
+                        values, what = agg["mean"], f"{what} (the last of its seeds: their mean)"
                     tell(study, trial, values, state)
             except (UpdateFinishedTrialError, ValueError) as e:  # ValueError: "Cannot tell a COMPLETE trial"
                 if isinstance(e, ValueError) and "Cannot tell a" not in str(e):
@@ -338,40 +358,8 @@ class OptunaSweep:
             if why is not None:
                 record_superseded(job_metrics_dir(ret), trial.number, why, retry_of(study, trial.number))
                 continue
-            log.info("trial %d: %s%s", trial.number, state.name.lower(),
-                     f" {', '.join(f'{v:g}' for v in values)}" if values else "")
+            log.info("%s: %s%s", what, state.name.lower(), f" {', '.join(f'{v:g}' for v in values)}" if values else "")
             if error is not None:
                 raised.append(error)
         if raised and len(raised) / len(returns) > float(self.conf.max_failure_rate):
             raise raised[0]  # a job raised past run()'s isolation: a bug, show it
-
-    def outcome(self, trial, ret, objectives: dict[str, str], max_params: Any = None):
-        """(state, values, exception) of a finished job; its params (and, as Optuna's constraint,
-        how far over max_params it is: > 0 is infeasible), dir and model go to the trial."""
-        from optuna.trial import TrialState
-
-        m = job_metrics(ret)
-        try:
-            ret.return_value  # re-raises what a job raised (not isolated by run())
-        except Exception as e:  # noqa: BLE001
-            return TrialState.FAIL, None, e
-        if m is None:
-            return TrialState.FAIL, None, None
-        if isinstance(m.get("params"), int):
-            trial.set_user_attr("params", m["params"])
-            if isinstance(max_params, int):
-                trial.set_constraint("over_max_params", m["params"] - max_params)
-        trial.set_user_attr("job_dir", str(ret.hydra_cfg.hydra.runtime.output_dir))
-        status = m.get("status")
-        if status != OK:
-            trial.set_user_attr("status", f"{status}: {m.get('error', '')}"[:500])
-            return (TrialState.PRUNED if status == PRUNED else TrialState.FAIL), None, None
-        values = [m.get(k) for k in objectives]
-        if not all(is_finite_number(v) for v in values):
-            trial.set_user_attr("status", f"no finite value for {', '.join(objectives)} in metrics.json")
-            return TrialState.FAIL, None, None
-        try:
-            trial.set_user_attr("model", OmegaConf.to_container(ret.cfg.model, resolve=False))
-        except Exception:  # noqa: BLE001 - front/trial=N.yaml is left out for this trial
-            pass
-        return TrialState.COMPLETE, [float(v) for v in values], None
