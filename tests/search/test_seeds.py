@@ -122,3 +122,23 @@ def test_a_trial_whose_asker_died_lives_on_while_a_live_worker_trains_one_of_its
     storage.set_trial_user_attr(tid, "seed=2", {"state": "done", "values": [1.0], "job_dir": "d"})
     storage.set_trial_user_attr(tid, "seed=1", {"state": "running", "owner": f"{host}:{dead_pid()}", "beat": 0})
     assert recover(s, url, max_retry=2, grace=60) == [t.number]  # nobody left on it: failed, and retried
+
+
+def test_a_seed_job_beats_on_a_storage_without_trial_heartbeats(tmp_path):
+    """A journal file keeps no trial heartbeat: the seed's own beat runs anyway, so that another worker
+    does not take a seed that is still training; once settled it beats no more."""
+    url = f"journal:{tmp_path / 'study.journal'}"
+    storage = open_storage(url)
+    s = optuna.create_study(study_name="j", storage=storage)
+    _, t, seed = next_job(s, storage, url, 1, SPACE, seeds=[1, 2])
+    tid = trial_id(storage, "j", t.number)
+    jobs = seeds.SeedJobs(storage, owner(), interval=0.5)
+    claimed = storage.get_trial(tid).user_attrs["seed=1"]["beat"]
+    jobs.start(tid, seed)
+    time.sleep(1.6)
+    assert storage.get_trial(tid).user_attrs["seed=1"]["beat"] > claimed + 0.9
+    assert seeds.open_seed(storage.get_trial(tid), time.time(), 1.0, lambda pid: True) == 2  # seed 1 is held
+    assert jobs.settle(tid, seed, [99.0], "d") is None  # seed 2 still to do
+    time.sleep(1.1)
+    assert storage.get_trial(tid).user_attrs["seed=1"]["state"] == "done"  # no beat after it: still done
+    jobs.stop()

@@ -20,11 +20,14 @@ Without `seeds` nothing here is used: one job per trial at the config's `seed`, 
 
 from __future__ import annotations
 
+import logging
 import socket
 import statistics
 import threading
 import time
 from typing import Any
+
+log = logging.getLogger("tinynets.search")
 
 SEEDS_ATTR = "seeds"  # user attr: the trial's seeds, in the order their jobs are handed out
 RUNNING, DONE = "running", "done"
@@ -126,24 +129,47 @@ def subdir(sweep_subdir: str, trial_key: str, number: int, seed: int) -> str:
 
 
 class SeedJobs:
-    """A worker's side of its seed jobs: their beats (from the trial's heartbeat thread) and their end,
-    under one lock, so that no beat marks a seed running again once it is recorded done."""
+    """A worker's side of its seed jobs: their beats, every `interval` seconds on a thread of their own
+    (whatever the storage: a journal keeps no trial heartbeat, and a seed must not look abandoned while
+    it trains), and their end, under one lock, so that no beat marks a seed running again once it is
+    recorded done."""
 
-    def __init__(self, storage, owner: str) -> None:
-        self.storage, self.owner = storage, owner
+    def __init__(self, storage, owner: str, interval: float) -> None:
+        self.storage, self.owner, self.interval = storage, owner, max(0.5, float(interval))
         self.lock = threading.Lock()
         self.done: set[tuple[int, int]] = set()
+        self.stops: dict[tuple[int, int], threading.Event] = {}
 
     def beat(self, trial_id: int, seed: int) -> None:
         with self.lock:
             if (trial_id, seed) not in self.done:
                 beat(self.storage, trial_id, seed, self.owner)
 
+    def start(self, trial_id: int, seed: int) -> None:
+        """Beat the seed job until it is settled or `stop` is called."""
+        stop = self.stops[(trial_id, seed)] = threading.Event()
+
+        def run() -> None:
+            while not stop.wait(self.interval):
+                try:
+                    self.beat(trial_id, seed)
+                except Exception as e:  # noqa: BLE001 - the next beat tries again (outages: tinynets.search.outage)
+                    log.debug("beat of seed %d of trial id %d failed: %s", seed, trial_id, e)
+
+        threading.Thread(target=run, name=f"seed-{trial_id}-{seed}", daemon=True).start()
+
+    def stop(self) -> None:
+        for stop in self.stops.values():
+            stop.set()
+        self.stops.clear()
+
     def settle(self, trial_id: int, seed: int, values: list[float], job_dir: str) -> dict[str, Any] | None:
         """A seed job that ended ok: recorded done; `aggregate` of the trial when it was its last seed
         (then tell the study its `mean`), else None."""
         with self.lock:
             self.done.add((trial_id, seed))
+            if (trial_id, seed) in self.stops:
+                self.stops.pop((trial_id, seed)).set()
             record_done(self.storage, trial_id, seed, values, job_dir)
         return finish(self.storage, trial_id)
 

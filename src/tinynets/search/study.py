@@ -97,7 +97,6 @@ class Heartbeat:
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
         self.key = (study_name, number)
-        self.extras: list[Any] = []  # more beats with the trial's (a seed job's own: tinynets.search.seeds)
         if not interval or not hasattr(storage, "record_heartbeat"):
             return
         from optuna.trial import TrialState
@@ -113,8 +112,6 @@ class Heartbeat:
                 while not self.stop_event.wait(wait):
                     try:
                         storage.record_heartbeat(tid)
-                        for extra in self.extras:
-                            extra()
                         state = storage.get_trial(tid).state
                     except Exception as e:  # noqa: BLE001 - the next beat tries again
                         if not is_outage(e):
@@ -134,10 +131,6 @@ class Heartbeat:
     @property
     def superseded(self) -> str | None:
         return _SUPERSEDED.get(self.key)
-
-    def also(self, extra: Any) -> None:
-        """Call `extra()` at every beat from now on."""
-        self.extras.append(extra)
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -232,7 +232,7 @@ class OptunaSweep:
         if self.conf.get("check_only"):  # python -m tinynets.search.workers: checked once, before any worker
             log.info("Search checked: study %s in %s, budget %d trials", study.study_name, redact(storage_url),
                      n_trials)
-            raise SystemExit(0)
+            return  # no job ran: the leaderboard callback writes nothing either
         if grid:
             n_trials = min(n_trials, math.prod(len(d.choices) for d in space.values()))
         try:
@@ -244,7 +244,7 @@ class OptunaSweep:
             poll = min(10.0, max(1.0, float(self.conf.grace_period) / 3)) if beat else 10.0
             n_jobs = max(1, int(self.conf.n_jobs))
             engine = getattr(self.storage, "engine", None)
-            self.seed_jobs = seed_jobs.SeedJobs(self.storage, owner())
+            self.seed_jobs = seed_jobs.SeedJobs(self.storage, owner(), float(self.conf.heartbeat_interval or poll))
             while True:
                 self.recover(study, storage_url)
                 trials, beats, what = [], {}, Ask.DONE
@@ -260,9 +260,8 @@ class OptunaSweep:
                                                      grace=float(self.conf.grace_period))
                         if what is not Ask.TRIAL:
                             break
-                        if seed is not None:  # the seed job's own beat, with its trial's
-                            tid = trial_id(self.storage, study.study_name, trial.number)
-                            beats[trial.number].also(lambda t=tid, s=seed: self.seed_jobs.beat(t, s))
+                        if seed is not None:  # the seed job's own beat (its trial's heartbeat is the trial's)
+                            self.seed_jobs.start(trial_id(self.storage, study.study_name, trial.number), seed)
                         trials.append((trial, seed))
                     if not trials:
                         if what is Ask.DONE:
@@ -273,6 +272,7 @@ class OptunaSweep:
                 finally:
                     for b in beats.values():
                         b.stop()
+                    self.seed_jobs.stop()
             if budget is not None and budget.redraws:
                 log.info("budget: %d samples over max_params=%s were drawn again before launch", budget.redraws,
                          max_params)
