@@ -101,18 +101,21 @@ def test_recover_does_not_judge_heartbeats_right_after_an_outage(tmp_path):
     assert recover(s, url, max_retry=1, grace=1, interval=1) == [t.number]
 
 
-def test_a_trial_failed_elsewhere_is_seen_by_its_heartbeat_and_stops_its_job(tmp_path):
-    from tinynets.search.stopping import StopWhenSuperseded
+def test_a_trial_failed_elsewhere_is_seen_by_its_heartbeat_and_stops_its_job(tmp_path, monkeypatch):
+    from omegaconf import OmegaConf
+
+    from tinynets.search import trial as trial_side
     from tinynets.search.storage import open_storage
     from tinynets.search.study import Heartbeat
-    from tinynets.search.trial import Superseded
+    from tinynets.search.trial import Superseded, callbacks
 
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     storage = open_storage(url, heartbeat_interval=1, grace_period=1)
     s = optuna.create_study(study_name="s", storage=storage)
     t = s.ask()
     beat = Heartbeat(storage, "s", t.number, 0.1)
-    stop = StopWhenSuperseded("s", t.number)
+    monkeypatch.setattr(trial_side, "_sweeper", lambda: OmegaConf.create({"study_name": "s"}))  # the job's Hydra
+    (stop,) = callbacks(OmegaConf.create({"optuna_trial": t.number}))  # what the trial's job adds to its run
     try:
         time.sleep(0.3)
         assert beat.superseded is None

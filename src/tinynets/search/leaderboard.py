@@ -318,8 +318,8 @@ class Leaderboard(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        if not sweep_dir.is_dir():
-            return
+        if not sweep_dir.is_dir() or OmegaConf.select(config, "hydra.sweeper.check_only", default=False):
+            return  # nothing ran (a search's hydra.sweeper.check_only=true only checks)
         self.swept = swept_keys(config)
         failed = self.write(sweep_dir)
         if failed and self.exit_on_failure:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from tinynets.errors import UserError, one_line
+from tinynets.search.secret import redact
 
 log = logging.getLogger("tinynets.search")
 
@@ -84,8 +85,6 @@ class Outage:
 
     def failed(self, e: BaseException, what: str) -> float:
         """Record a failed call; the first of an outage logs the one line. Returns the outage's length."""
-        from tinynets.search.storage import redact
-
         now = time.monotonic()
         with self.lock:
             self.last_failure = now
@@ -111,8 +110,6 @@ class Outage:
         return getattr(self.local, "impatient", 0) > 0
 
     def stop(self, what: str) -> StorageOutage:
-        from tinynets.search.storage import redact
-
         return StorageOutage(f"hydra.sweeper.storage: {redact(self.url)} unreachable for more than "
                              f"{self.window:.0f} s (hydra.sweeper.outage_window) during {what}: this worker stops; "
                              "its trial is retried by the workers that remain, and the same command again finishes "

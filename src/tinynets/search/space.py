@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.samplers import BaseSampler
 
 from tinynets.errors import ConfigError, one_line
+from tinynets.overrides import split
 
 log = logging.getLogger("tinynets.search")
 
@@ -37,9 +38,9 @@ def parse_overrides(arguments: list[str]) -> tuple[dict[str, Any], dict[str, str
         try:
             space[key] = distribution(o)
         except ValueError as e:  # Optuna's: low > high, a step that does not fit
-            raise ConfigError(key, o.input_line.partition("=")[2], f"{SAMPLABLE} ({one_line(e, 200)})") from None
+            raise ConfigError(key, split(o.input_line)[1], f"{SAMPLABLE} ({one_line(e, 200)})") from None
         if space[key] is None:
-            raise ConfigError(key, o.input_line.partition("=")[2], SAMPLABLE)
+            raise ConfigError(key, split(o.input_line)[1], SAMPLABLE)
     return space, fixed
 
 

@@ -2,26 +2,20 @@
 process, tinynets.search.study.Heartbeat) saw the trial failed elsewhere (the worker was paused or cut
 off past the grace period, and another worker retries the same point), so training on would only make
 a record the study disagrees with. The worker then records the job dir as `superseded` and takes its
-next trial (tinynets.search.sweeper)."""
+next trial (tinynets.search.sweeper). tinynets.search.trial.callbacks puts `StopWhen` in the job."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lightning.pytorch.callbacks import Callback
 
-from tinynets.search.study import superseded
-from tinynets.search.trial import Superseded
 
+class StopWhen(Callback):
+    """Calls `check` at every batch end; `check` raises (tinynets.search.trial.Superseded) to stop the run."""
 
-class StopWhenSuperseded(Callback):
-    """Raises Superseded at the first batch end after the trial was failed elsewhere."""
-
-    def __init__(self, study_name: str, number: int) -> None:
-        self.study_name, self.number = study_name, number
-
-    def check(self) -> None:
-        why = superseded(self.study_name, self.number)
-        if why is not None:
-            raise Superseded(why)
+    def __init__(self, check: Callable[[], None]) -> None:
+        self.check = check
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         self.check()

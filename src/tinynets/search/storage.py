@@ -24,38 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.errors import ConfigError, UserError
+from tinynets.search.secret import JOURNAL, password_of, redact  # noqa: F401  (redact: imported from here too)
 
-JOURNAL = "journal:"
 RDB_DIALECTS = ("sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql")
 STORAGE_ALLOWED = ("an Optuna RDB URL (sqlite:///<file>, postgresql+psycopg://user@host/db, mysql://...) "
                    "or journal:<file> (Optuna's JournalStorage, a file on a shared file system)")
 SECRET_HOW = ("a password must not be typed into the config or the command line (it would be saved in .hydra/ "
               "and the logs): put the URL in an environment variable, hydra.sweeper.storage='${oc.env:TINYNETS_STORAGE}', "
               "or in a file, hydra.sweeper.storage='${tinynets.read:/path/to/storage.url}'")
-
-
-def _password(url: str) -> str | None:
-    if url.startswith(JOURNAL) or "://" not in url:
-        return None
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).password
-    except Exception:  # noqa: BLE001 - not a URL SQLAlchemy parses: nothing to hide
-        return None
-
-
-def redact(text: Any, url: str | None = None) -> str:
-    """`text` with the storage URL's password replaced by ***: a URL itself, or any message that may
-    quote it (`url` names the URL whose password to hide)."""
-    text = "" if text is None else str(text)
-    password = _password(url if url is not None else text)
-    if password:
-        from urllib.parse import quote_plus
-
-        for form in {password, quote_plus(password)}:
-            text = text.replace(form, "***")
-    return text
 
 
 def check_storage(url: Any, raw: Any = None) -> str:
@@ -69,7 +45,7 @@ def check_storage(url: Any, raw: Any = None) -> str:
     if not (m and m.group(1).lower() in RDB_DIALECTS):
         raise ConfigError("hydra.sweeper.storage", redact(url), f"must be {STORAGE_ALLOWED}")
     typed = text if raw is None else str(raw)
-    if _password(text) and "${" not in typed:
+    if password_of(text) and "${" not in typed:
         raise ConfigError("hydra.sweeper.storage", redact(text), SECRET_HOW)
     return text
 

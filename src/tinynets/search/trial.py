@@ -70,13 +70,22 @@ def open_trial(cfg: DictConfig):
 
 def callbacks(cfg: DictConfig) -> list:
     """The callbacks a search trial's job adds to its run: the stop when its study failed the trial
-    elsewhere (tinynets.search.stopping). None outside a search."""
+    elsewhere (tinynets.search.stopping, told by the trial's heartbeat in this process). None outside a
+    search."""
     number, sweeper = trial_number(cfg), _sweeper()
     if number is None or sweeper is None or not sweeper.get("study_name"):
         return []
-    from tinynets.search.stopping import StopWhenSuperseded
+    from tinynets.search.stopping import StopWhen
+    from tinynets.search.study import superseded
 
-    return [StopWhenSuperseded(str(sweeper.study_name), number)]
+    name = str(sweeper.study_name)
+
+    def check() -> None:
+        why = superseded(name, number)
+        if why is not None:
+            raise Superseded(why)
+
+    return [StopWhen(check)]
 
 
 def floor(cfg: DictConfig) -> tuple[int, float] | None:
