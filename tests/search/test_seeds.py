@@ -142,3 +142,20 @@ def test_a_seed_job_beats_on_a_storage_without_trial_heartbeats(tmp_path):
     time.sleep(1.1)
     assert storage.get_trial(tid).user_attrs["seed=1"]["state"] == "done"  # no beat after it: still done
     jobs.stop()
+
+
+def test_a_seed_job_learns_that_another_seed_ended_its_trial(tmp_path):
+    """A pruned seed ends its trial: the other seeds' beats see it and stop their jobs (whatever the storage)."""
+    url = f"journal:{tmp_path / 'study.journal'}"
+    storage = open_storage(url)
+    s = optuna.create_study(study_name="j", storage=storage)
+    _, t, seed = next_job(s, storage, url, 1, SPACE, seeds=[1, 2])
+    tid, told = trial_id(storage, "j", t.number), []
+    jobs = seeds.SeedJobs(storage, owner(), interval=0.3)
+    jobs.start(tid, seed, told.append)
+    time.sleep(0.8)
+    assert told == []  # running: nothing to say
+    s.tell(t.number, state=optuna.trial.TrialState.PRUNED)  # its other seed fell below the floor
+    time.sleep(1.0)
+    assert len(told) == 1 and "PRUNED" in told[0]
+    jobs.stop()

@@ -145,16 +145,25 @@ class SeedJobs:
             if (trial_id, seed) not in self.done:
                 beat(self.storage, trial_id, seed, self.owner)
 
-    def start(self, trial_id: int, seed: int) -> None:
-        """Beat the seed job until it is settled or `stop` is called."""
+    def start(self, trial_id: int, seed: int, ended: Any = None) -> None:
+        """Beat the seed job until it is settled or `stop` is called; when a beat finds the trial no longer
+        running (another of its seeds was pruned or failed, or the study failed it), `ended(why)` once."""
         stop = self.stops[(trial_id, seed)] = threading.Event()
 
         def run() -> None:
             while not stop.wait(self.interval):
                 try:
-                    self.beat(trial_id, seed)
+                    state = self.storage.get_trial(trial_id).state
+                    if state.name == "RUNNING":  # a finished trial takes no more attrs
+                        self.beat(trial_id, seed)
+                        continue
                 except Exception as e:  # noqa: BLE001 - the next beat tries again (outages: tinynets.search.outage)
                     log.debug("beat of seed %d of trial id %d failed: %s", seed, trial_id, e)
+                    continue
+                if ended is not None and not stop.is_set():
+                    ended(f"its trial is {state.name} in the study (another of its seeds ended it, or the study "
+                          "failed it)")
+                return
 
         threading.Thread(target=run, name=f"seed-{trial_id}-{seed}", daemon=True).start()
 

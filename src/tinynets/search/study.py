@@ -82,8 +82,14 @@ _SUPERSEDED: dict[tuple[str, int], str] = {}  # (study, trial number) -> why: se
 
 def superseded(study_name: str, number: int) -> str | None:
     """Why this process's trial `number` is no longer RUNNING in its study (failed elsewhere while this
-    process was paused or cut off, and retried), or None: the job stops at its next batch."""
+    process was paused or cut off, and retried; or a seed-robust trial ended by another of its seeds),
+    or None: the job stops at its next batch."""
     return _SUPERSEDED.get((study_name, number))
+
+
+def supersede(study_name: str, number: int, why: str) -> None:
+    """Mark this process's job of trial `number` superseded: it stops at its next batch, and is not told."""
+    _SUPERSEDED[(study_name, number)] = why
 
 
 class Heartbeat:

@@ -31,7 +31,7 @@ from tinynets.search.jobs import job_metrics_dir, outcome, record_failed, record
 from tinynets.search.outage import DEFAULT_WINDOW, OUTAGE, StorageOutage
 from tinynets.search.outputs import write_results, write_worker_record
 from tinynets.search.storage import check_storage, has_heartbeat, open_storage, redact, study_lock, trial_id
-from tinynets.search.study import Ask, Heartbeat, budget, next_job, owner, recover, retry_of
+from tinynets.search.study import Ask, Heartbeat, budget, next_job, owner, recover, retry_of, supersede
 from tinynets.search.trial import TRIAL_KEY, check_holdout
 
 log = logging.getLogger("tinynets.search")
@@ -261,7 +261,8 @@ class OptunaSweep:
                         if what is not Ask.TRIAL:
                             break
                         if seed is not None:  # the seed job's own beat (its trial's heartbeat is the trial's)
-                            self.seed_jobs.start(trial_id(self.storage, study.study_name, trial.number), seed)
+                            self.seed_jobs.start(trial_id(self.storage, study.study_name, trial.number), seed,
+                                                 lambda why, n=trial.number: supersede(study.study_name, n, why))
                         trials.append((trial, seed))
                     if not trials:
                         if what is Ask.DONE:
