@@ -38,7 +38,7 @@ test: $(STAMP)
 
 summary: $(STAMP)
 	@for m in gap_fc gap_conv transition aggregator deep_narrow; do \
-		$(BIN)/python -m tinynets.summary model=$$m | tail -n 1 | sed "s/^/$$m: /"; done
+		$(BIN)/python -m tinynets.models.summary model=$$m | tail -n 1 | sed "s/^/$$m: /"; done
 
 # experiments/backprop_sheet/README.md and its figures, from fresh runs of the era and eva lr sweeps
 backprop-report: $(STAMP)

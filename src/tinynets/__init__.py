@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from tinynets import resolvers as _resolvers  # noqa: E402  (conf/ uses them: register on import)
+from tinynets import config as _config  # noqa: E402  (conf/ uses its resolvers: register on import)
 
-_resolvers.register()
+_config.register()

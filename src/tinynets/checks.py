@@ -1,7 +1,8 @@
 """Checks on a composed config: one clear line (tinynets.errors.ConfigError) naming the key, the bad
 value and what is allowed, before anything is trained or written. Generic: the rules every run has
 (`RULES`), and the checks a config option contributes under `checks:` (the backprop sheet's task and
-model contribute the sheet's own, tinynets.backprop.runner.check_config), run first."""
+model contribute the sheet's own, tinynets.backprop.runner.check_config), run first; and before a
+multirun starts, that every option its sweep names for a config group exists (`check_sweep_overrides`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from tinynets.data import PADDING
-from tinynets.errors import ConfigError
+from tinynets.errors import ConfigError, fail
 
 _MISSING = object()
 
@@ -148,3 +149,28 @@ class OverBudget(ConfigError):
 def check_params(model_name: str, params: int, max_params: int) -> None:
     if params > max_params:
         raise OverBudget(model_name, params, max_params)
+
+
+def check_sweep_overrides(config) -> None:
+    """Before a multirun starts: every option a sweep names for a config group must exist
+    (Hydra would only find out when it composes that job, after the others ran)."""
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if not GlobalHydra.instance().is_initialized():
+        return
+    loader = GlobalHydra.instance().config_loader()
+    from omegaconf import OmegaConf
+
+    task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)  # as typed: no interpolation
+    overrides = OverridesParser.create().parse_overrides([str(o) for o in task])
+    for o in overrides:
+        if not o.is_sweep_override() or o.is_delete() or not o.is_choice_sweep():
+            continue
+        group = o.key_or_group
+        options = loader.get_group_options(group)
+        if not options:
+            continue  # not a config group
+        for value in o.sweep_string_iterator():
+            if value not in options and value != "null":
+                fail(ConfigError(group, value, f"one of {', '.join(sorted(options))}"))

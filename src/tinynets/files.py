@@ -2,7 +2,8 @@
 target, renamed onto it only when complete): text and bytes (`atomic_write`), JSON, CSV and figures
 (`pyplot` is the one place that picks matplotlib's file-only Agg backend); JSON and CSV are read back
 here too; and every checkpoint is read by `load_checkpoint` (`torch.load(weights_only=True)`: plain
-data only, a pickled object is refused, never run)."""
+data only, a pickled object is refused, never run). Shipped files (a report's template) are read
+through importlib.resources (`template`), so a checkout and an installed wheel work alike."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +134,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} is not a Lightning checkpoint (it holds a {type(data).__name__}, not a dict)")
     return data
+
+
+def template(package: str, name: str) -> str:
+    """The text of a template shipped beside a module of `package` (e.g. a report's skeleton)."""
+    return (resources.files(package) / name).read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ import pytest
 def test_bench_quick_writes_results_and_readme(tmp_path):
     from tinynets.bench.__main__ import main
     from tinynets.bench.render import render
-    from tinynets.runtime import cpu_model
+    from tinynets.process import cpu_model
 
     assert main(["--quick", "--models", "deep_narrow", "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "results.json").read_text())

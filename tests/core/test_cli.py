@@ -1,4 +1,4 @@
-"""tinynets.cli: Hydra's own errors (an unknown option of a group, a key that is not there, an
+"""tinynets.errors (Hydra's errors as one line): Hydra's own errors (an unknown option of a group, a key that is not there, an
 override that does not parse, an output dir that cannot be written) as one line and exit status 2,
 nothing written but Hydra's files. In-process (train.py's main, as `python train.py` runs it);
 the sweep and unwritable-dir cases as a subprocess."""

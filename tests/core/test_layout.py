@@ -68,14 +68,44 @@ def test_the_checker_finds_a_cycle():
 
 def test_no_import_cycle_between_our_modules():
     edges = import_graph()
-    assert "tinynets.runtime" in edges["tinynets.run.task"]  # the graph sees imports at all
-    assert "tinynets.runtime" in edges["tinynets.backprop.runner"]  # ... and inside functions
+    assert "tinynets.config" in edges["tinynets.run.task"]  # the graph sees imports at all
+    assert "tinynets.config" in edges["tinynets.backprop.runner"]  # ... and inside functions
     assert cycles(edges) == []
 
 
 def test_no_source_file_over_400_lines():
     big = {str(p.relative_to(SRC)): n for p in _modules().values() if (n := len(p.read_text().splitlines())) > 400}
     assert big == {}
+
+
+# the shared modules flat at the top of tinynets, each named for what it is; a new shared helper goes into
+# the one it belongs to (or into the package that uses it), not into a ninth drawer
+TOP_LEVEL = {
+    "errors",  # a user's bad input as one line: UserError, the one printer, Hydra's own errors as that line
+    "overrides",  # Hydra override strings (`+key=value`) read as keys and values
+    "config",  # the config: where conf/ is, its resolvers, the chosen options, output dir, overrides typed
+    "checks",  # checks on a composed config (and on a sweep's options) before anything runs
+    "files",  # files in and out: atomic writes, JSON, CSV, figures, checkpoints, shipped templates
+    "process",  # this process and its machine: rank, age, CPU model, device name, Lightning's lines, a child's env
+    "tables",  # how a value reads in a table: `number`, the one formatter
+}
+MAX_TOP_LEVEL = 8
+
+
+def top_level_modules(src: Path = SRC) -> set[str]:
+    return {p.stem for p in (src / "tinynets").glob("*.py") if p.name != "__init__.py"}
+
+
+def test_the_top_level_counter_sees_a_ninth_module(tmp_path):
+    (tmp_path / "tinynets").mkdir()
+    for name in ["__init__", *(f"m{i}" for i in range(9))]:
+        (tmp_path / "tinynets" / f"{name}.py").write_text("")
+    assert len(top_level_modules(tmp_path)) == 9 > MAX_TOP_LEVEL
+
+
+def test_at_most_eight_shared_top_level_modules():
+    assert top_level_modules() == TOP_LEVEL  # a new one is named above, with what it is
+    assert len(TOP_LEVEL) <= MAX_TOP_LEVEL
 
 
 # one owner each: text that may appear in that module only (tinynets.errors prints errors, tinynets.files

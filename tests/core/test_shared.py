@@ -1,5 +1,5 @@
 """The shared helpers every package uses (one each): CSV and JSON in and out and matplotlib's backend
-(tinynets.files), the number a table shows (tinynets.text), override strings (tinynets.overrides) and
+(tinynets.files), the number a table shows (tinynets.tables), override strings (tinynets.overrides) and
 what a finite number is (tinynets.checks)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from tinynets.checks import is_finite_number
 from tinynets.files import pyplot, read_csv, read_json, write_csv, write_json
 from tinynets.overrides import as_dict, key_value, split, value_of
-from tinynets.text import number
+from tinynets.tables import number
 
 
 def test_write_csv_rows_as_sequences_or_mappings(tmp_path):

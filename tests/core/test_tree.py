@@ -1,6 +1,6 @@
 """The tree reads as the architecture (issue 26): every directory of tinynets is a package, every
 module opens with a line saying what it is, no two names in a package differ only by a suffix, and no
-module finds files through `__file__` (shipped files come through tinynets.resources)."""
+module finds files through `__file__` (shipped files come through importlib.resources: tinynets.config.conf_dir, tinynets.files.template)."""
 
 from __future__ import annotations
 

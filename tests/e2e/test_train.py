@@ -71,7 +71,7 @@ def test_train_debug_fast_end_to_end(tmp_path, tiny_mnist):
 
 @pytest.fixture(scope="module")
 def lightning_quiet():
-    from tinynets.runtime import quiet_lightning
+    from tinynets.process import quiet_lightning
 
     quiet_lightning()
 

@@ -1,5 +1,5 @@
 """tinynets installed as a wheel (not editable, not the checkout) works from another directory: its
-configs come from the package, `python -m tinynets.summary` and a `python -m tinynets.run debug=fast`
+configs come from the package, `python -m tinynets.models.summary` and a `python -m tinynets.run debug=fast`
 training run there. The throwaway environment reuses the dependencies already installed here."""
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def test_summary_and_a_training_run_from_outside_the_checkout(installed, tmp_pat
     python, _, _ = installed
     where = _run(python, "-c", "import tinynets; print(tinynets.__file__)", cwd=tmp_path)
     assert where.returncode == 0 and str(ROOT) not in where.stdout, where.stdout + where.stderr
-    summary = _run(python, "-m", "tinynets.summary", "model=sep", cwd=tmp_path)
+    summary = _run(python, "-m", "tinynets.models.summary", "model=sep", cwd=tmp_path)
     assert summary.returncode == 0, summary.stderr[-2000:]
     assert summary.stdout.strip().endswith("Total params: 4,608")
     run = _run(python, "-m", "tinynets.run", "debug=fast", "data.verify=false", f"paths.data_dir={tiny_mnist}",

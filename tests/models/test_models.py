@@ -14,7 +14,7 @@ from tinynets.models import zoo
 from tinynets.models.batchnorm import BatchNorm2d
 from tinynets.models.blocks import conv_block
 from tinynets.models.receptive_field import receptive_fields
-from tinynets.summary import summarize
+from tinynets.models.summary import summarize
 
 # the write-ups' totals (001's table prints 36 for a 1x1 conv that has 136)
 EXPECTED = {"gap_fc": 19_629, "gap_conv": 10_066, "transition": 19_944, "aggregator": 16_926, "deep_narrow": 12_088,
@@ -142,7 +142,7 @@ def test_global_adaptive_pooling_counts_as_its_whole_window():
 
 
 def test_summary_cli_composes_the_training_config(capsys):
-    from tinynets.summary import main
+    from tinynets.models.summary import main
 
     assert main(["model=gap_conv", "dropout=none"]) == 0
     out = capsys.readouterr().out

@@ -125,7 +125,7 @@ def test_two_sweeps_started_at_once_get_their_own_roots(tmp_path):
 
 
 def test_job_subdir_names():
-    from tinynets.resolvers import job_subdir
+    from tinynets.config import job_subdir
 
     assert job_subdir("lr=0.01,model=gap_fc", 2) == "lr=0.01,model=gap_fc/seed=2"
     assert job_subdir("", 0) == "default/seed=0"  # never an absolute path

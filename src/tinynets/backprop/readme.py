@@ -21,9 +21,9 @@ from pathlib import Path
 
 from tinynets.errors import fail
 from tinynets.files import atomic_write, read_csv
-from tinynets.resources import child_env
+from tinynets.process import child_env
 from tinynets.run.metrics import read_metrics
-from tinynets.text import number
+from tinynets.tables import number
 
 ROOT = Path.cwd()  # the checkout whose experiments/backprop_sheet this writes (`make backprop-report`)
 LRS = "0.1,0.2,0.5,0.8,1.0,2.0"
@@ -53,14 +53,14 @@ def sh(*args: str) -> tuple[float, float]:
 
 
 def fmt(text: str | None) -> str:
-    """A CSV cell's number to 9 decimals (tinynets.text.number), "–" for an empty one."""
+    """A CSV cell's number to 9 decimals (tinynets.tables.number), "–" for an empty one."""
     return number(float(text) if text not in ("", None) else None, digits=9, missing="–")
 
 
 def machine() -> str:
     import torch
 
-    from tinynets.runtime import cpu_model
+    from tinynets.process import cpu_model
 
     return (f"{cpu_model()}, {os.cpu_count()} cores visible, torch {torch.__version__} "
             f"({torch.get_num_threads()} threads), Python {platform.python_version()}")

@@ -86,9 +86,10 @@ def run_sheet(cfg: DictConfig) -> float:
     """Train, write the outputs, return E_total after the last update (the sweep objective)."""
     check_sheet(cfg)
     from tinynets.backprop.tiny import GradientMismatch
+    from tinynets.config import choice, output_dir
     from tinynets.errors import fail
+    from tinynets.process import quiet_lightning
     from tinynets.run.assemble import assemble, build
-    from tinynets.runtime import choice, output_dir, quiet_lightning
 
     quiet_lightning()
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")

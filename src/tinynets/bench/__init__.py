@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tinynets.resources import conf_dir
+from tinynets.config import conf_dir
 
 ROOT = Path.cwd()  # the checkout the bench runs in (`make bench` runs from the repository)
 CONF = conf_dir()

@@ -126,7 +126,7 @@ def device_name(device) -> str:
 
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
-    from tinynets.runtime import cpu_model
+    from tinynets.process import cpu_model
 
     return f"cpu: {cpu_model()}, {os.cpu_count()} cores, torch {torch.get_num_threads()} threads"
 
@@ -134,7 +134,7 @@ def device_name(device) -> str:
 def machine(devices: Iterable[str] = ()) -> dict[str, Any]:
     """The machine a bench command ran on: this CPU's model, its cores, and the GPU among the
     `devices` it ran on (device strings such as "cuda: NVIDIA H200"), if any."""
-    from tinynets.runtime import cpu_model
+    from tinynets.process import cpu_model
 
     gpu = next((d.split(":", 1)[1].strip() for d in devices if str(d).startswith("cuda:")), None)
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpu}

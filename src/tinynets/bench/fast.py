@@ -22,7 +22,7 @@ from typing import Any
 from tinynets.bench import ROOT
 from tinynets.bench.clock import load_conditions, pairwise, record_header, spread
 from tinynets.bench.throughput import Settings, rotation, writeup_measure, writeup_summary
-from tinynets.resources import child_env
+from tinynets.process import child_env
 from tinynets.run.metrics import FILE, read_metrics
 
 log = logging.getLogger("tinynets.bench")

@@ -160,8 +160,9 @@ def run_tinynets(cfg, warmup: int, steps: int, extra_callbacks: Sequence[Any] = 
     layers of these types swapped for torch's, as `use_torch_layers` does)."""
     import lightning as L
 
+    from tinynets.config import choice
+    from tinynets.process import quiet_lightning
     from tinynets.run.assemble import assemble, build, build_module
-    from tinynets.runtime import choice, quiet_lightning
 
     quiet_lightning()
     device = device_of(cfg)

@@ -6,7 +6,7 @@ import json
 import runpy
 import sys
 
-from tinynets.runtime import seconds_since_start as t
+from tinynets.process import seconds_since_start as t
 
 marks = {"interpreter up": t()}
 

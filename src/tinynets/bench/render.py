@@ -10,7 +10,7 @@ from tinynets.bench import GOALS
 from tinynets.bench.store import code_of, load_gpu, load_results
 from tinynets.bench.tables import load_line, render_code, render_fast, render_throughput
 from tinynets.files import atomic_write
-from tinynets.text import number
+from tinynets.tables import number
 
 
 def write_readme(out: Path) -> Path:

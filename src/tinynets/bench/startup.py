@@ -16,7 +16,7 @@ from typing import Any
 from tinynets.bench import ROOT
 from tinynets.bench.clock import load_conditions, record_header
 from tinynets.bench.fast import timed_run
-from tinynets.resources import child_env
+from tinynets.process import child_env
 
 
 def startup(repeats: int, data_dir: str, argv: Sequence[str] | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from tinynets.bench import FP32, GOALS
 from tinynets.bench.pipelines import WRITEUPS
 from tinynets.bench.store import code_of
 from tinynets.bench.throughput import OPTIONS
-from tinynets.text import number
+from tinynets.tables import number
 
 
 def render_code(data: dict[str, Any]) -> str:

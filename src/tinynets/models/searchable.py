@@ -7,7 +7,7 @@ then global average pooling and a head: a 1x1 conv to 10 channels (`gap_conv`) o
 layer (`gap_fc`). Its parameter count is exact before any training: build it and count
 (`searchable_params`), which costs milliseconds.
 
-    python -m tinynets.summary model=searchable model.net.c1=8 model.net.n1=1 model.net.head=gap_fc
+    python -m tinynets.models.summary model=searchable model.net.c1=8 model.net.n1=1 model.net.head=gap_fc
 
 `searchable_sep` is the family of `sep` (tinynets.models.zoo): two unpadded 3x3 convs (c1, c2
 channels), a max-pool, `blocks` depthwise-separable blocks of `width` channels, GAP -> 1x1 conv.

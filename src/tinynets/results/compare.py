@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from tinynets.text import number
+from tinynets.tables import number
 
 
 def _runs(rec, label: str) -> list[dict[str, Any]]:

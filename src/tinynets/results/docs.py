@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.errors import UserError
+from tinynets.files import atomic_write, read_csv, read_json
 from tinynets.results.compare import compare
 from tinynets.results.published import public, public_line
 from tinynets.results.rows import by_label as _by_label
 from tinynets.results.rows import of_record
 from tinynets.results.rows import recipe as _recipe
 from tinynets.results.rows import table as _table
-from tinynets.files import atomic_write, read_csv, read_json
-from tinynets.text import number
+from tinynets.tables import number
 
 BLOCK = re.compile(r"(<!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /generated -->)", re.DOTALL)
 PAGES = ("README.md", "docs/*.md")  # under the root: the files whose blocks are generated
@@ -38,7 +38,7 @@ class Records:
 
     @cached_property
     def conf(self) -> Path:
-        from tinynets.resources import conf_dir
+        from tinynets.config import conf_dir
         return self._conf or conf_dir()
 
     @cached_property

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tinynets.results.rows import by_label, of_record, table
-from tinynets.text import number
+from tinynets.tables import number
 
 
 def _public(rec: Any) -> list[dict[str, Any]]:

@@ -11,10 +11,10 @@ from string import Template
 
 from tinynets.errors import report as report_error
 from tinynets.files import atomic_write, read_json, write_json
-from tinynets.resources import template
+from tinynets.files import template
 from tinynets.results.spec import Entry, Spec
 from tinynets.run.metrics import OK, read_metrics, status_of
-from tinynets.text import number
+from tinynets.tables import number
 
 
 def complete(spec: Spec, entry: Entry) -> dict[int, dict]:

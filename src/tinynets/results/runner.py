@@ -11,7 +11,7 @@ import sys
 import time
 
 from tinynets.errors import report
-from tinynets.resources import child_env
+from tinynets.process import child_env
 from tinynets.results.spec import Spec
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinynets.config import conf_dir
 from tinynets.errors import ConfigError
 from tinynets.overrides import as_dict
-from tinynets.resources import conf_dir
 
 REPORT_DIR = Path("experiments") / "mnist_under_20k"  # under the root: entries.yaml, results.json, README.md
 RUNS_DIR = Path("outputs") / "results"  # under the root: <label>/seed<N>/, one run dir each

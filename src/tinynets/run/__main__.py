@@ -5,8 +5,8 @@ import hydra
 from omegaconf import DictConfig
 
 import tinynets  # noqa: F401  registers the resolvers conf/ uses (light: omegaconf only)
-from tinynets.cli import run_with_one_line_errors
-from tinynets.resources import conf_dir
+from tinynets.config import conf_dir
+from tinynets.errors import run_with_one_line_errors
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")

@@ -13,8 +13,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from tinynets.checks import BuildError
+from tinynets.config import choice, output_dir, task_overrides
 from tinynets.errors import UserError
-from tinynets.runtime import choice, global_rank, output_dir, task_overrides
+from tinynets.process import global_rank
 
 
 def build(node: DictConfig, key: str, value: Any, *, call: dict[str, Any] | None = None, **kwargs: Any) -> Any:

@@ -12,8 +12,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
+from tinynets.process import seconds_since_start
 from tinynets.run.metrics import EVAL_LABELS
-from tinynets.runtime import seconds_since_start
 
 log = logging.getLogger("tinynets")
 

@@ -9,12 +9,12 @@ import os
 
 from omegaconf import DictConfig, OmegaConf
 
+from tinynets.config import in_multirun, output_dir, task_overrides
 from tinynets.errors import ConfigError
 from tinynets.run import resume
 from tinynets.run.context import RunContext
 from tinynets.run.metrics import status_of
 from tinynets.run.resume import Diverged
-from tinynets.runtime import in_multirun, output_dir, task_overrides
 from tinynets.search import trial as search
 
 log = logging.getLogger("tinynets")

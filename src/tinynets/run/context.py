@@ -17,10 +17,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from tinynets.checks import check_params
+from tinynets.config import choice, output_dir, task_overrides
 from tinynets.overrides import key_value
+from tinynets.process import device_name, quiet_lightning
 from tinynets.run import resume
 from tinynets.run.assemble import assemble, build, build_module
-from tinynets.runtime import choice, device_name, output_dir, quiet_lightning, task_overrides
 from tinynets.search import trial as search
 
 log = logging.getLogger("tinynets")

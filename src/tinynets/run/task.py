@@ -12,10 +12,11 @@ from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
 from tinynets.checks import OverBudget, check
+from tinynets.config import choice, in_multirun, output_dir, task_overrides
 from tinynets.errors import UserError, fail, one_line
+from tinynets.process import global_rank
 from tinynets.run.metrics import FAILED, PRUNED
 from tinynets.run.resume import Diverged, ResumeRefused
-from tinynets.runtime import choice, global_rank, in_multirun, output_dir, task_overrides
 from tinynets.search.trial import Superseded, trial_number
 
 log = logging.getLogger("tinynets")

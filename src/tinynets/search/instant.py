@@ -13,10 +13,10 @@ import time
 from omegaconf import DictConfig
 
 from tinynets.checks import is_finite_number
+from tinynets.config import output_dir, task_overrides
 from tinynets.errors import ConfigError
 from tinynets.overrides import key_value
 from tinynets.run.metrics import OK, write_metrics
-from tinynets.runtime import output_dir, task_overrides
 from tinynets.search.trial import TRIAL_KEY
 
 IGNORED = (TRIAL_KEY, "seed", "hydra.")  # not part of a configuration's identity

@@ -35,7 +35,7 @@ from tinynets.errors import fail
 from tinynets.files import atomic_write, pyplot, save_figure, write_csv
 from tinynets.overrides import key_value, split
 from tinynets.run.metrics import DIVERGED, FAILED, FILE, KILLED, OK, PRUNED, RETRIED, SUPERSEDED, read_metrics
-from tinynets.text import number
+from tinynets.tables import number
 
 log = logging.getLogger("tinynets.sweep")
 
@@ -312,7 +312,7 @@ class Leaderboard(Callback):
         self.swept: tuple[str, ...] = ()
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from tinynets.cli import check_sweep_overrides
+        from tinynets.checks import check_sweep_overrides
 
         check_sweep_overrides(config)  # an unknown option anywhere in the sweep: one line, before any job
 

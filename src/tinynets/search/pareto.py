@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from tinynets.files import atomic_write, pyplot, save_figure, write_csv
 from tinynets.search.space import override_value
-from tinynets.text import number
+from tinynets.tables import number
 
 log = logging.getLogger("tinynets.search")
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from tinynets.errors import ConfigError, fail
 from tinynets.overrides import value_of
-from tinynets.resources import child_env
+from tinynets.process import child_env
 
 WORKER = ("-m", "tinynets.run", "-m")  # then the user's overrides, then ONE_AT_A_TIME
 ONE_AT_A_TIME = "hydra.sweeper.n_jobs=1"

@@ -1,4 +1,4 @@
-"""`python -m tinynets.summary model=NAME`: one row per layer (output shape, params, jump and
+"""`python -m tinynets.models.summary model=NAME`: one row per layer (output shape, params, jump and
 receptive field), the BN / Dropout / GAP / FC flags and `Total params: N`. It composes the
 same conf/ as train.py (Hydra's compose API: no run dir is made), so the same overrides apply:
 `dropout=none`, `experiment=...`, `model.net.<knob>=...`."""
@@ -11,9 +11,9 @@ from pathlib import Path
 import torch
 
 from tinynets.checks import check
+from tinynets.config import conf_dir
 from tinynets.errors import UserError, report
 from tinynets.models.receptive_field import RF, leaf_layers, step
-from tinynets.resources import conf_dir
 
 
 def summarize(net: torch.nn.Module, input_shape=(1, 1, 28, 28)) -> str:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         return report(e)
     except HydraException as e:  # an unknown option or key: the line train.py prints for it
-        from tinynets.cli import describe
+        from tinynets.errors import describe
 
         return report(describe(e, overrides) or e)
     print(f"model={name}")

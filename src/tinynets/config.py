@@ -1,12 +1,18 @@
-"""OmegaConf resolvers used by conf/ (registered when `tinynets` is imported; train.py does so
-before Hydra composes anything). Light: omegaconf and the standard library only."""
+"""The config a run is composed from, and the Hydra job it is composed for: where tinynets' configs are
+(`conf_dir`: `conf/`, shipped in the package as `tinynets/conf`, found through importlib.resources, so a
+checkout and an installed wheel work alike), the OmegaConf resolvers conf/ uses (registered when
+`tinynets` is imported; train.py does so before Hydra composes anything), and what a task reads of
+its job: the option chosen for a group, the output dir, the overrides typed, whether it is one job of
+a multirun. Light: omegaconf and the standard library; Hydra is imported where it is used."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+from importlib import resources
+from pathlib import Path
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 MAX_NAME = 200  # bytes; file systems allow 255 per path component
 
@@ -35,8 +41,6 @@ def read(path: str) -> str:
     password, kept out of the config and the command line; Hydra saves the interpolation, not the
     text). FILE may name environment variables and `~` (`${tinynets.read:$TINYNETS_STORAGE_FILE}`:
     Hydra's override grammar has no interpolation inside an interpolation's argument)."""
-    from pathlib import Path
-
     from tinynets.errors import UserError
 
     name = os.path.expanduser(os.path.expandvars(str(path)))
@@ -50,3 +54,38 @@ def register() -> None:
     OmegaConf.register_new_resolver("tinynets.job_subdir", job_subdir, replace=True)
     OmegaConf.register_new_resolver("tinynets.pid", os.getpid, use_cache=True, replace=True)
     OmegaConf.register_new_resolver("tinynets.read", read, replace=True)
+
+
+def conf_dir() -> Path:
+    """The directory of tinynets' Hydra configs (train.yaml and its groups)."""
+    path = Path(str(resources.files("tinynets") / "conf"))
+    if not (path / "train.yaml").is_file():
+        raise FileNotFoundError(f"tinynets' configs are missing: no train.yaml in {path}")
+    return path
+
+
+def choice(cfg: DictConfig, group: str) -> str | None:
+    """The option chosen for a config group (`model=gap_fc` -> "gap_fc")."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized():
+        return HydraConfig.get().runtime.choices.get(group)
+    target = OmegaConf.select(cfg, f"{group}.net._target_") or OmegaConf.select(cfg, f"{group}._target_")
+    return target.rsplit(".", 1)[-1] if target else None
+
+
+def output_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.output_dir)
+
+
+def in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def task_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []

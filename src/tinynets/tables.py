@@ -1,4 +1,4 @@
-"""How a number reads in our tables (markdown reports, leaderboards, the console, the generated docs
+"""How a value reads in our tables (markdown reports, leaderboards, the console, the generated docs
 and the bench's README): one formatter, `number`. Standard library only."""
 
 from __future__ import annotations
