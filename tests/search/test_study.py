@@ -72,3 +72,26 @@ def test_next_trial_serves_a_waiting_retry_first_and_keeps_the_budget(study):
     b = budget(s)
     assert (b.lineages, b.finished, b.running, b.waiting) == (2, 2, 0, 0)
     assert next_trial(s, url, 2, SPACE) == (Ask.DONE, None)
+
+
+def test_a_failed_trial_is_retried_with_its_params_up_to_max_retry_one_lineage_in_the_budget(study):
+    s, url = study
+    host = owner().rpartition(":")[0]
+    what, first = next_trial(s, url, 1, SPACE)
+    running, lineage = first, [first.number]
+    for attempt in range(3):  # the trial and its two retries die; max_retry=2: no third retry
+        assert s.trials[running.number].state.name == "RUNNING"
+        running.set_user_attr(OWNER, f"{host}:{dead_pid()}")  # its process died
+        assert recover(s, url, max_retry=2) == [running.number]
+        again = retry_of(s, running.number)
+        if attempt == 2:
+            assert again is None  # the lineage ends failed
+            break
+        assert again is not None and s.trials[again].system_attrs["retry_history"] == lineage  # the lineage
+        assert s.trials[again].system_attrs["failed_trial"] == first.number
+        what, running = next_trial(s, url, 1, SPACE)  # the budget (1) is spent, yet the retry is served
+        assert what is Ask.TRIAL and running.number == again and running.params == first.params
+        lineage.append(again)
+    b = budget(s)
+    assert (b.lineages, b.finished, b.running, b.waiting) == (1, 1, 0, 0)  # three failed trials, one lineage
+    assert next_trial(s, url, 1, SPACE) == (Ask.DONE, None)
