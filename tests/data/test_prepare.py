@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT, cli_env, synthetic_mnist
+from tests.helpers import ROOT, cli_env, synthetic_mnist, tiny
 from tests.helpers.sweeps import run_single
 from tinynets.data import prepare as P
 
@@ -169,14 +169,10 @@ def test_restricted_unpickler_refuses_anything_but_arrays():
 
 
 # ----------------------------------------------------------------------------- in a training run
-def _tiny(data: Path) -> tuple[str, ...]:
-    return ("debug=fast", "data.verify=false", f"paths.data_dir={data}", "~callbacks.test_figures")
-
-
 def test_corrupted_idx_file_used_unchecked(make_cfg, tiny_mnist, capsys):
     raw = tiny_mnist / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
     raw.write_bytes(raw.read_bytes()[:50])
-    cfg = make_cfg(*_tiny(tiny_mnist))
+    cfg = make_cfg(*tiny(tiny_mnist))
     code, err = run_single(cfg, capsys)
     assert code == 2 and err == (f"error: paths.data_dir='{tiny_mnist}' is not allowed: {raw} is not a valid MNIST "
                                  "IDX file: it has 50 bytes, its header says 136 (truncated or corrupt) (with "

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, cli_env
+from tests.helpers import ROOT, SMALL_RUN, cli_env
 from tests.helpers.cluster import postgres_url, slurm_partition
 from tests.helpers.sweeps import read_csv, run_train
 
 pytestmark = pytest.mark.slow
 
-TINY = ("debug=fast", "data.verify=false", "~callbacks.test_figures")
 # small jobs: one CPU and 1 GB each, so that the two CPUs of the test node run two at once
 SMALL_JOBS = ("hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1", "hydra.launcher.timeout_min=15")
 TIMING = ("wall_s",)  # the only leaderboard column that depends on the machine's load
@@ -76,7 +75,7 @@ def same_training(a: dict, b: dict) -> None:
 
 def test_an_lr_grid_on_slurm_gives_the_local_leaderboard(tmp_path, tiny_mnist):
     slurm_partition()
-    grid = plus(doc_command("lr-grid")[1:], *TINY, f"paths.data_dir={tiny_mnist}", *SMALL_JOBS)
+    grid = plus(doc_command("lr-grid")[1:], *SMALL_RUN, f"paths.data_dir={tiny_mnist}", *SMALL_JOBS)
     here = run_train(*local(grid), f"hydra.sweep.dir={tmp_path / 'local'}")
     assert here.returncode == 0, here.stderr[-3000:]
     slurm = run_train(*grid, f"hydra.sweep.dir={tmp_path / 'slurm'}", timeout=600)
@@ -151,7 +150,7 @@ def test_a_requeued_job_resumes_from_its_last_checkpoint(tmp_path, tiny_mnist):
     slurm_partition()
     progress = tmp_path / "progress"
     throttle = f"+callbacks.throttle={{_target_: tests.helpers.throttle.Throttle, progress: {progress}, sleep: 0.5}}"
-    job = plus([a for a in doc_command("lr-grid")[1:] if key(a) != "lr"], "lr=0.1", *TINY,
+    job = plus([a for a in doc_command("lr-grid")[1:] if key(a) != "lr"], "lr=0.1", *SMALL_RUN,
                f"paths.data_dir={tiny_mnist}", "trainer.max_epochs=3", *SMALL_JOBS)
     sweep = tmp_path / "slurm"
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *job, throttle, f"hydra.sweep.dir={sweep}"],
@@ -177,7 +176,7 @@ def test_a_sweep_job_as_a_two_task_ddp_job(tmp_path, tiny_mnist):
     """`hydra.launcher.tasks_per_node=2 trainer=ddp trainer.devices=2`: SLURM starts the two ranks,
     Lightning reads its environment; the record matches the local 2-process DDP run's."""
     slurm_partition()
-    job = plus(doc_command("ddp")[1:], *TINY, f"paths.data_dir={tiny_mnist}", *SMALL_JOBS)
+    job = plus(doc_command("ddp")[1:], *SMALL_RUN, f"paths.data_dir={tiny_mnist}", *SMALL_JOBS)
     slurm = run_train(*job, f"hydra.sweep.dir={tmp_path / 'slurm'}", timeout=600)
     assert slurm.returncode == 0, slurm.stderr[-3000:]
     single = [a for a in local(job) if a != "-m"]  # the same run, DDP started by Lightning on this machine

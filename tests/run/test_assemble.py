@@ -7,13 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import tiny
 from tests.helpers.sweeps import run_single
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def tiny(data: Path) -> tuple[str, ...]:
-    return ("debug=fast", "data.verify=false", f"paths.data_dir={data}", "~callbacks.test_figures")
 
 
 @pytest.mark.parametrize(("overrides", "expected"), [

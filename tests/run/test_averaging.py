@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers import tiny as small
 from tinynets.run.task import run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(data: Path, *more: str) -> tuple[str, ...]:
-    return ("debug=fast", "data.verify=false", f"paths.data_dir={data}", "~callbacks.test_figures", "logger=none",
-            "trainer.max_epochs=2", "resume=false", *more)
+    return small(data, "logger=none", "trainer.max_epochs=2", "resume=false", *more)
 
 
 def train(make_cfg, capsys, *overrides: str) -> tuple[dict, dict]:

@@ -14,16 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, cli_env, png_size
+from tests.helpers import ROOT, cli_env, png_size, tiny
 from tests.helpers.sweeps import read_csv, run_single, train_inprocess
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TIMINGS = ("seconds", "fit_s", "wall_s", "first_step_s", "pid", "resumed_from", "overrides")
-
-
-def tiny(data: Path) -> tuple[str, ...]:
-    return ("debug=fast", "data.verify=false", f"paths.data_dir={data}", "~callbacks.test_figures")
 
 
 def metrics(run_dir: Path) -> dict:

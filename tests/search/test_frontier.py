@@ -16,20 +16,13 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from tests.helpers import ROOT, cli_env
+from tests.helpers import FIXED, ROOT, cli_env, tiny_search
 from tests.helpers.sweeps import read_csv, train_inprocess
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-# arch_search's knobs fixed but c2, c3 (sizes 1,3xx to 2,9xx params), recipe fixed for tiny data
-FIXED = ("model.net.c1=4", "model.net.n1=1", "model.net.n2=1", "model.net.n3=1", "model.net.transition=true",
-         "model.net.head=gap_conv", "lr=0.05", "dropout.p=0.05", "scheduler.fn.pct_start=0.2",
-         "data.augment.rotation=0", "data.batch_size=32", "data.val_split=64")
-
-
 def tiny_args(tiny_mnist, sweep, search):
-    return (f"hparams_search={search}", "debug=fast", "data.verify=false", f"paths.data_dir={tiny_mnist}",
-            "~callbacks.test_figures", f"hydra.sweep.dir={sweep}", *FIXED)
+    return tiny_search(tiny_mnist, sweep, search, *FIXED)
 
 
 def dominated(a, b) -> bool:

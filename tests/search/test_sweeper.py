@@ -15,6 +15,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from tests.helpers import FIXED_ARCH, TINY_RECIPE, tiny_search
 from tests.helpers.sweeps import read_csv, run_train, train_inprocess
 from tinynets.models.searchable import searchable, searchable_params, searchable_sep
 
@@ -170,15 +171,9 @@ def test_smallest_architecture_of_the_space(make_cfg):
 
 # ----------------------------------------------------------------------------- searches, tiny data
 # the space narrowed: c3 in {8, 16, 256} (256 channels is far over 20k params), the rest fixed
-SMALL = ("model.net.c1=4", "model.net.c2=8", "model.net.n1=1", "model.net.n2=1", "model.net.n3=1",
-         "model.net.transition=true", "model.net.head=gap_conv", "lr=0.05", "dropout.p=0.05",
-         "scheduler.fn.pct_start=0.2", "data.augment.rotation=0", "data.batch_size=32",
+SMALL = (*FIXED_ARCH, "model.net.c2=8", *TINY_RECIPE,
          "model.net.c3=choice(8,16,256)", "hydra.sweeper.sampler.seed=3", "data.val_split=64")
-
-
-def tiny_args(tiny_mnist, sweep, search="arch_search"):
-    return (f"hparams_search={search}", "debug=fast", "data.verify=false", f"paths.data_dir={tiny_mnist}",
-            "~callbacks.test_figures", f"hydra.sweep.dir={sweep}")
+tiny_args = tiny_search
 
 
 def load_study(sweep, name="arch_search"):

@@ -13,18 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, tiny
 from tests.helpers.sweeps import read_csv, run_train, train_inprocess
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-# the test figures (a matplotlib grid of 64 digits) cost more than the training here: left out
-TINY = ("debug=fast", "data.verify=false", "~callbacks.test_figures")
-
-
-def data_args(tiny_mnist: Path) -> tuple[str, ...]:
-    return (*TINY, f"paths.data_dir={tiny_mnist}")
-
 
 def job_name(overrides: str, seed: int) -> str:
     """A job's subdir: its overrides (sorted, as Hydra's override_dirname) but the seed, then the seed."""
@@ -38,7 +30,7 @@ def metrics_of(job: Path) -> dict:
 @pytest.mark.slow
 def test_leaderboard_of_a_2x2_sweep(tmp_path, tiny_mnist):
     sweep = tmp_path / "sweep"
-    code, err = train_inprocess("-m", "model=deep_narrow,gap_conv", "seed=0,1", *data_args(tiny_mnist),
+    code, err = train_inprocess("-m", "model=deep_narrow,gap_conv", "seed=0,1", *tiny(tiny_mnist),
                                 f"hydra.sweep.dir={sweep}")
     assert code == 0, err
 
@@ -98,7 +90,7 @@ def test_leaderboard_of_a_2x2_sweep(tmp_path, tiny_mnist):
 
 def test_a_failed_job_does_not_stop_the_sweep(tmp_path, tiny_mnist):
     sweep = tmp_path / "sweep"
-    code, err = train_inprocess("-m", "model=gap_fc,deep_narrow", "max_params=15000", *data_args(tiny_mnist),
+    code, err = train_inprocess("-m", "model=gap_fc,deep_narrow", "max_params=15000", *tiny(tiny_mnist),
                                 f"hydra.sweep.dir={sweep}")
     assert code == 1  # the sweep completes, then reports the failure
     failed_job = job_name("max_params=15000,model=gap_fc", 0)
@@ -142,7 +134,7 @@ def test_two_jobs_through_a_launcher(tmp_path, tiny_mnist, launcher):
     is the same for both."""
     extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
     done = run_train("-m", f"hydra/launcher={launcher}", *extra, "model=deep_narrow,gap_conv",
-                   *data_args(tiny_mnist), f"hydra.sweep.dir={tmp_path}/sweep_${{tinynets.pid:}}")
+                   *tiny(tiny_mnist), f"hydra.sweep.dir={tmp_path}/sweep_${{tinynets.pid:}}")
     assert done.returncode == 0, done.stderr[-3000:]
     (sweep,) = tmp_path.glob("sweep_*")
     rows = read_csv(sweep / "leaderboard.csv")
@@ -181,7 +173,7 @@ def test_slurm_launcher_config_makes_an_sbatch_script(make_cfg, tmp_path, monkey
 def test_ddp_two_cpu_processes(tmp_path, tiny_mnist):
     run_dir = tmp_path / "run"
     done = run_train("trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu",
-                   *data_args(tiny_mnist), f"hydra.run.dir={run_dir}")
+                   *tiny(tiny_mnist), f"hydra.run.dir={run_dir}")
     assert done.returncode == 0, done.stderr[-3000:]
     m = metrics_of(run_dir)
     assert m["world_size"] == 2 and m["status"] == "ok"

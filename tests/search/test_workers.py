@@ -16,15 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, cli_env
+from tests.helpers import FIXED, ROOT, cli_env, tiny_search
 from tests.helpers.cluster import postgres_url
-from tests.search.test_frontier import FIXED
 
 pytestmark = pytest.mark.slow
 
 def search_args(tiny_mnist, sweep, n_trials: int, *extra: str) -> list[str]:
-    return ["hparams_search=frontier", "debug=fast", "data.verify=false", f"paths.data_dir={tiny_mnist}",
-            "~callbacks.test_figures", f"hydra.sweep.dir={sweep}", *FIXED, "model.net.c2=choice(8,12,16)",
+    return [*tiny_search(tiny_mnist, sweep, "frontier", *FIXED), "model.net.c2=choice(8,12,16)",
             "model.net.c3=choice(8,16,24)", f"hydra.sweeper.n_trials={n_trials}", "hydra.sweeper.heartbeat_interval=1",
             "hydra.sweeper.grace_period=4", *extra]
 
