@@ -1,6 +1,7 @@
 """Using a trained model: `python -m tinynets.deploy.export` (ONNX with onnxruntime, TorchScript) and
 `python -m tinynets.deploy.predict` on picture files. The model is trained here (a few seconds, CLI) on
-rendered digits (tests/helpers/digits.py): a digit's class is its shape, so predicting a picture of a
+rendered digits (tests/helpers/digits.py); the quick tests, about output lines and refusals, use any
+model (a few batches, trained in this process): a digit's class is its shape, so predicting a picture of a
 test digit must agree with predicting the digit's tensor."""
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers import run_cli
+from tests.helpers import run_cli, tiny
 from tests.helpers.digits import write_digit_mnist
+from tests.helpers.sweeps import train_inprocess
 from tinynets.data import MEAN, STD
 from tinynets.data.prepare import raw_dir, read_idx
 
@@ -30,6 +32,27 @@ def digits_run(tmp_path_factory):
                    "trainer.accelerator=cpu", "data.batch_size=64", f"hydra.run.dir={run_dir}", timeout=400)
     assert done.returncode == 0, done.stderr[-3000:]
     return run_dir, data
+
+
+def train_here(*args: str) -> None:
+    """`python train.py <args>` in this process, on one torch thread (the quick tests' runs: what they
+    check is the commands' output and refusals, not the training)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code, err = train_inprocess(*args)
+    finally:
+        torch.set_num_threads(n)
+    assert code == 0, err[-3000:]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """Any trained model (debug=fast: a few batches of one epoch on 256 rendered digits): (run dir, data dir)."""
+    root = tmp_path_factory.mktemp("quick_model")
+    data = write_digit_mnist(root / "data", n_train=256, n_test=64)
+    train_here(*tiny(data), f"hydra.run.dir={root / 'run'}")
+    return root / "run", data
 
 
 @pytest.mark.slow
@@ -118,8 +141,8 @@ def test_predicting_files_agrees_with_predicting_tensors(digits_run, tmp_path):
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
 
 
-def test_predict_prints_digit_and_top3(digits_run, tmp_path):
-    run_dir, data = digits_run
+def test_predict_prints_digit_and_top3(quick_run, tmp_path):
+    run_dir, data = quick_run
     x = read_idx(raw_dir(data) / "t10k-images-idx3-ubyte", 1)
     odd = Image.fromarray(255 - x[0]).resize((61, 143), Image.BILINEAR)  # odd size, aspect not kept
     odd.convert("RGB").save(tmp_path / "odd.jpg", quality=90)
@@ -131,18 +154,17 @@ def test_predict_prints_digit_and_top3(digits_run, tmp_path):
 @pytest.fixture(scope="module")
 def sheet_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("sheet") / "run"
-    done = run_cli("train.py", "experiment=backprop_sheet", "iterations=3", f"hydra.run.dir={run_dir}")
-    assert done.returncode == 0, done.stderr[-3000:]
+    train_here("experiment=backprop_sheet", "iterations=3", f"hydra.run.dir={run_dir}")
     return run_dir
 
 
-def test_bad_input_is_one_line_exit_2_nothing_written(digits_run, sheet_run, tmp_path, capsys, monkeypatch):
+def test_bad_input_is_one_line_exit_2_nothing_written(quick_run, sheet_run, tmp_path, capsys, monkeypatch):
     from tinynets.deploy import export, predict
 
-    run_dir, _ = digits_run
+    run_dir, data = quick_run
     (tmp_path / "notes.png").write_text("not a picture")
     Image.new("RGB", (64, 48), (250, 250, 250)).save(tmp_path / "blank.png")
-    Image.fromarray(read_idx(raw_dir(digits_run[1]) / "t10k-images-idx3-ubyte", 1)[0]).save(tmp_path / "ok.png")
+    Image.fromarray(read_idx(raw_dir(data) / "t10k-images-idx3-ubyte", 1)[0]).save(tmp_path / "ok.png")
     (tmp_path / "empty").mkdir()
     no_ckpt, missing = tmp_path / "empty", tmp_path / "nope"
     hint = "pass the dir of a trained MNIST run (python train.py ... prints 'Run dir: <dir>')"
@@ -177,7 +199,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(digits_run, sheet_run, tmp
         raise OSError(errno.EROFS, "Read-only file system", str(path))
 
     monkeypatch.setattr(export, "atomic_path", read_only)
-    code = export.main([str(run_dir), "--data-dir", str(digits_run[1]), "--n", "8"])
+    code = export.main([str(run_dir), "--data-dir", str(data), "--n", "8"])
     assert (code, capsys.readouterr().err) == (2, f"error: RUN_DIR='{run_dir}' is not allowed: model.onnx cannot be "
                                                   "written there (Read-only file system)\n")
 
