@@ -73,6 +73,40 @@ def test_no_import_cycle_between_our_modules():
     assert cycles(edges) == []
 
 
+def package_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """package -> the other packages of ours its modules import (tinynets.run, tinynets.search, ...;
+    a top-level module such as tinynets.errors is a package of its own)."""
+    def package(m: str) -> str:
+        return ".".join(m.split(".")[:2])
+
+    graph: dict[str, set[str]] = {}
+    for m, targets in edges.items():
+        graph.setdefault(package(m), set()).update(package(t) for t in targets if package(t) != package(m))
+    return graph
+
+
+def two_way(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """The pairs of packages that import each other."""
+    return sorted({tuple(sorted((a, b))) for a in graph for b in graph[a] if a in graph.get(b, set())})
+
+
+def test_the_checker_finds_two_packages_importing_each_other():
+    edges = {"tinynets.run.task": {"tinynets.search.trial", "tinynets.errors"},
+             "tinynets.search.sweeper": {"tinynets.run.metrics"}, "tinynets.errors": set(),
+             "tinynets.search.trial": {"tinynets.search.storage"}, "tinynets.search.storage": set(),
+             "tinynets.run.metrics": set()}
+    assert cycles(edges) == []  # no module cycle: only the packages go both ways
+    assert two_way(package_graph(edges)) == [("tinynets.run", "tinynets.search")]
+    edges["tinynets.run.task"] = {"tinynets.errors"}
+    assert two_way(package_graph(edges)) == []
+
+
+def test_one_way_down_between_packages():
+    graph = package_graph(import_graph())
+    assert "tinynets.run" in graph["tinynets.search"]  # the graph sees packages at all
+    assert two_way(graph) == []
+
+
 def test_no_source_file_over_400_lines():
     big = {str(p.relative_to(SRC)): n for p in _modules().values() if (n := len(p.read_text().splitlines())) > 400}
     assert big == {}

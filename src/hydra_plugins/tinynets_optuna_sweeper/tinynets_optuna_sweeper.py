@@ -141,6 +141,9 @@ class TinynetsOptunaSweeperConf:
     budget_draws: int = 200
     # key -> Hydra sweep grammar: choice(4, 8), interval(0.0, 0.1), tag(log, interval(0.005, 0.2))
     params: Optional[Dict[str, Optional[str]]] = None  # null drops an inherited key
+    # the search's side of a trial's job, given to its run (tinynets.run.trial.search_side): its Optuna trial,
+    # the floor rule, the stop when the trial was superseded
+    trial_side: str = "tinynets.search.trial.side"
 
 
 cs = ConfigStore.instance()

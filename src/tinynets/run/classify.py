@@ -15,7 +15,7 @@ from tinynets.run import resume
 from tinynets.run.context import RunContext
 from tinynets.run.metrics import status_of
 from tinynets.run.resume import Diverged
-from tinynets.search import trial as search
+from tinynets.run.trial import check_holdout, trial_number
 
 log = logging.getLogger("tinynets")
 
@@ -23,8 +23,8 @@ log = logging.getLogger("tinynets")
 def classify(cfg: DictConfig) -> float | None:
     """task=classify: train and test one configuration; returns the best eval accuracy. A run
     dir that already holds this run is resumed or, when complete, not run again (tinynets.run.resume)."""
-    if search.trial_number(cfg) is not None:
-        search.check_holdout(cfg)
+    if trial_number(cfg) is not None:
+        check_holdout(cfg)
     check_launch(cfg, in_multirun())
     plan = resume.plan(output_dir(cfg), task_overrides(), bool(cfg.get("resume", True)))
     if plan.done is not None:

@@ -22,7 +22,7 @@ from tinynets.overrides import key_value
 from tinynets.process import device_name, quiet_lightning
 from tinynets.run import resume
 from tinynets.run.assemble import assemble, build, build_module
-from tinynets.search import trial as search
+from tinynets.run.trial import search_side, trial_number
 
 log = logging.getLogger("tinynets")
 
@@ -61,7 +61,8 @@ class RunContext:
         # the optimizer is built inside fit(): try its arguments now, for a one-line error
         build(cfg.optimizer, "optimizer", choice(cfg, "optimizer"),
               call={"params": [torch.nn.Parameter(torch.zeros(1))]})
-        trial = search.open_trial(cfg)  # a search trial reports its val accuracy to Optuna's pruner
+        search = search_side(cfg)  # a search trial's side, from its sweeper (tinynets.run.trial)
+        trial = search.trial()  # a search trial reports its val accuracy to Optuna's pruner
 
         import lightning as L
 
@@ -71,8 +72,8 @@ class RunContext:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule = build(cfg.data, "data", choice(cfg, "data"))
         datamodule.prepare_data()  # before anything is written: a data error leaves no half run
-        run = assemble(cfg, model=(model_name, params), trial=trial, floor=search.floor(cfg),
-                       callbacks=search.callbacks(cfg))
+        run = assemble(cfg, model=(model_name, params), trial=trial, floor=search.floor(),
+                       callbacks=search.callbacks())
         module = build_module(cfg, net, model_name)
         if plan.ckpt is not None:
             resume.check_weights_fit(plan.ckpt, module, model_name, params, output_dir(cfg))
@@ -142,7 +143,7 @@ class RunContext:
     def test(self) -> float | None:
         """The test accuracy, or None: a pruned trial is not worth a test pass, and a search trial never
         sees the test set (nothing chosen from a search's leaderboard or front was chosen on it)."""
-        if self.pruned or search.trial_number(self.cfg) is not None:
+        if self.pruned or trial_number(self.cfg) is not None:
             return None
         test = self.trainer.test(self.module, datamodule=self.datamodule,
                                  ckpt_path="best" if self.tests_best() else None, verbose=False, weights_only=True)

@@ -17,7 +17,7 @@ from tinynets.errors import UserError, fail, one_line
 from tinynets.process import global_rank
 from tinynets.run.metrics import FAILED, PRUNED
 from tinynets.run.resume import Diverged, ResumeRefused
-from tinynets.search.trial import Superseded, trial_number
+from tinynets.run.trial import Superseded, trial_number
 
 log = logging.getLogger("tinynets")
 

@@ -4,4 +4,7 @@ tinynets.search.workers N`: asynchronous workers, locally or as a SLURM job arra
 trial's side, in its job: the holdout rule, its Optuna trial, the floor rule), storage.py (where a
 study lives, its lock, the password kept out of sight), space.py (the search space and its parameter
 budget), pareto.py (the accuracy/params front), leaderboard.py (every multirun's ranking, a Hydra
-callback)."""
+callback).
+
+The seam with run/: search/ imports run/ (it reads runs and their records); run/ never imports search/,
+it gets a trial's side (search.trial.side) through `hydra.sweeper.trial_side` (tinynets.run.trial)."""

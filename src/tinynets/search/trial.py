@@ -6,6 +6,10 @@ The sweeper (tinynets.search.sweeper) asks the study for a trial and launches a 
 processes: joblib, submitit, other machines), reports its per-epoch val accuracy to that trial,
 and the pruner configured as `hydra.sweeper.pruner` (built in the job) decides whether it stops
 (`tinynets.run.callbacks.OptunaPruning`).
+
+The seam: the run reads its trial number and the holdout rule from tinynets.run.trial, and gets this
+side (`side`: the trial, the floor, the superseded stop) through `hydra.sweeper.trial_side`, never by
+importing search/.
 """
 
 from __future__ import annotations
@@ -16,29 +20,32 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from tinynets.errors import ConfigError
+from tinynets.run.trial import TRIAL_KEY, Superseded, check_holdout, trial_number  # noqa: F401  (the run's side)
 from tinynets.search.storage import check_storage, open_storage, trial_id
 
 log = logging.getLogger("tinynets.search")
 
-TRIAL_KEY = "optuna_trial"
+
+class Side:
+    """The search's side of a trial's job, given to its run (tinynets.run.trial.search_side): each part
+    built when the run asks for it."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.cfg = cfg
+
+    def trial(self):
+        return open_trial(self.cfg)
+
+    def floor(self) -> tuple[int, float] | None:
+        return floor(self.cfg)
+
+    def callbacks(self) -> list:
+        return callbacks(self.cfg)
 
 
-class Superseded(Exception):
-    """Raised in a search trial's job whose trial its study failed elsewhere (tinynets.search.stopping):
-    the job stops, its worker records it `superseded` and goes on."""
-
-
-def trial_number(cfg: DictConfig) -> int | None:
-    value = OmegaConf.select(cfg, TRIAL_KEY, default=None)
-    return None if value is None else int(value)
-
-
-def check_holdout(cfg: DictConfig) -> None:
-    """A search's objective comes from a holdout split of train, never from the test set."""
-    value = OmegaConf.select(cfg, "data.val_split", default=None)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError("data.val_split", value, "a search needs a holdout: an integer >= 1 "
-                          "(e.g. 5000), so that its objective is never the test set")
+def side(cfg: DictConfig) -> Side:
+    """`hydra.sweeper.trial_side`: what the run of a trial's job gets from the search."""
+    return Side(cfg)
 
 
 # ----------------------------------------------------------------------------- in the job
