@@ -167,7 +167,8 @@ def test_row_of_record_is_the_first_row_of_a_writeup_that_holds_over_all_seeds()
         "deep_narrow": S(2, 2, 99.48, 3),
     }
     of_record, lines = results.rows_of_record(SPEC, stats)
-    assert of_record == {"000": "gap_fc_onecycle", "001": None, "002": "transition", "003": None, "004": None}
+    assert of_record == {"000": "gap_fc_onecycle", "001": None, "002": "transition", "003": None, "004": None,
+                         "woolly-of-cv": None}  # the published net: no stats given here
     assert lines[0] == ("- 000 (`gap_fc`): its own recipe does not (1 of 3 runs reach 99.4%, mean best 99.35%); "
                         "`gap_fc_onecycle` holds, mean best 99.45%.")
     assert lines[2] == "- 002 (`transition`): its own recipe holds, mean best 99.43%."
