@@ -54,6 +54,8 @@ def frontier(points: list[tuple[str, list[dict], bool]], claimed: list[tuple[str
     (filled where every seed reaches the target), the write-ups' claims and published results
     (one run each) as their own markers."""
     fig, ax = plt.subplots(figsize=(9, 5.2))
+    public = [p for p in public if (p["params"], p["acc"]) not in {(c, a) for _, c, a in claimed}]  # drawn as a claim
+
     def label_below(items: list[tuple[str, int, float]], color: str) -> None:
         """Under each marker, or above it where a neighbour within 5% of its params sits lower."""
         for text, params, acc in items:
