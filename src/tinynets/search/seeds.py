@@ -79,11 +79,6 @@ def claim(storage, trial_id: int, seed: int, owner: str) -> None:
     storage.set_trial_user_attr(trial_id, seed_key(seed), {"state": RUNNING, "owner": owner, "beat": time.time()})
 
 
-def beat(storage, trial_id: int, seed: int, owner: str) -> None:
-    """The seed job's own heartbeat (the trial's Optuna heartbeat speaks for the trial, not for each seed)."""
-    claim(storage, trial_id, seed, owner)
-
-
 def done_values(trial) -> dict[int, list[float]]:
     """Each done seed's objective values."""
     out = {}
@@ -142,8 +137,8 @@ class SeedJobs:
 
     def beat(self, trial_id: int, seed: int) -> None:
         with self.lock:
-            if (trial_id, seed) not in self.done:
-                beat(self.storage, trial_id, seed, self.owner)
+            if (trial_id, seed) not in self.done:  # a beat is the claim renewed
+                claim(self.storage, trial_id, seed, self.owner)
 
     def start(self, trial_id: int, seed: int, ended: Any = None) -> None:
         """Beat the seed job until it is settled or `stop` is called; when a beat finds the trial no longer
@@ -181,11 +176,3 @@ class SeedJobs:
                 self.stops.pop((trial_id, seed)).set()
             record_done(self.storage, trial_id, seed, values, job_dir)
         return finish(self.storage, trial_id)
-
-
-def summary(trial, objective: int = 0) -> str:
-    """`mean ± spread (n seeds)` of one objective of a seed-robust trial, '' for a one-run trial."""
-    spread, values = trial.user_attrs.get("seed_spread"), trial.user_attrs.get("seed_values")
-    if not spread or not values or not trial.values:
-        return ""
-    return f"{trial.values[objective]:.2f} ± {spread[objective]:.2f} ({len(values)} seeds)"
