@@ -6,6 +6,8 @@ STAMP  := $(VENV)/.installed
 DATA   ?= data
 ARGS   ?=
 PYTEST_ARGS ?=
+# test processes side by side (pytest-xdist); the tests that share the live PostgreSQL and SLURM keep to one
+TEST_JOBS ?= 2
 
 # this checkout's sources first, whichever checkout the venv was installed from
 export PYTHONPATH := $(CURDIR)/src$(if $(PYTHONPATH),:$(PYTHONPATH))
@@ -34,7 +36,7 @@ search: data
 	$(BIN)/python -m tinynets.search.workers $(WORKERS) paths.data_dir=$(abspath $(DATA)) $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 summary: $(STAMP)
 	@for m in gap_fc gap_conv transition aggregator deep_narrow; do \

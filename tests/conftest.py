@@ -3,7 +3,12 @@ synthetic MNIST-format data."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # `make test` runs pytest-xdist workers side by side: each
+    # gets its share of the cores, before torch is imported (two trainings left at every core's threads crawl)
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -52,3 +57,20 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+CLUSTER = "tests.helpers.cluster"  # the live PostgreSQL and SLURM (scripts/local-cluster): one server each
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Tests of a module that uses the live cluster run one after another on one xdist worker
+    (`--dist loadgroup`): some stop the database server or fill the SLURM node, which the others'
+    trials would feel; every other test goes to whichever worker is free."""
+    uses: dict[Path, bool] = {}
+    for item in items:
+        path = Path(str(item.fspath))
+        if path not in uses:
+            uses[path] = CLUSTER in path.read_text()
+        if uses[path]:
+            item.add_marker(pytest.mark.xdist_group("cluster"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -21,11 +22,20 @@ def _missing(what: str) -> None:
     pytest.skip(f"no live {what} here: run scripts/local-cluster up")
 
 
+def ready(wait_s: float = 15.0) -> bool:
+    """pg_isready, given `wait_s` to answer: a server that an outage test has just started again
+    (tests/search/test_faults.py) can take a few seconds on a busy machine."""
+    deadline = time.monotonic() + wait_s
+    while subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"], capture_output=True).returncode != 0:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
 def postgres_url() -> str:
     """The live server's URL (with its password)."""
-    ok = URL_FILE.is_file() and subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"],
-                                               capture_output=True).returncode == 0
-    if not ok:
+    if not (URL_FILE.is_file() and ready()):
         _missing("PostgreSQL")
     return URL_FILE.read_text().strip()
 
