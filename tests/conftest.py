@@ -59,18 +59,24 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-CLUSTER = "tests.helpers.cluster"  # the live PostgreSQL and SLURM (scripts/local-cluster): one server each
+# a test marked with one of these uses that live engine of scripts/local-cluster (tests/helpers/cluster.py
+# refuses an unmarked one): such tests run one after another on one xdist worker, the rest side by side
+ENGINES = ("postgresql", "slurm")  # a test of both keeps to the first: the outage tests stop the database
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Tests of a module that uses the live cluster run one after another on one xdist worker
-    (`--dist loadgroup`): some stop the database server or fill the SLURM node, which the others'
-    trials would feel; every other test goes to whichever worker is free."""
-    uses: dict[Path, bool] = {}
     for item in items:
-        path = Path(str(item.fspath))
-        if path not in uses:
-            uses[path] = CLUSTER in path.read_text()
-        if uses[path]:
-            item.add_marker(pytest.mark.xdist_group("cluster"))
+        engine = next((e for e in ENGINES if item.get_closest_marker(e)), None)
+        if engine:
+            item.add_marker(pytest.mark.xdist_group(engine))
+
+
+@pytest.fixture(autouse=True)
+def _engine_check(request):
+    """The running test, for tests.helpers.cluster's check that a test of a live engine says so."""
+    from tests.helpers import cluster
+
+    cluster.RUNNING[:] = [request.node]
+    yield
+    cluster.RUNNING.clear()

@@ -43,6 +43,7 @@ def test_search_bench_quick_runs_every_mode_on_the_same_trials(tmp_path):
     assert f"async 2 workers / batched 2 jobs: **{s['async2_vs_batched2']:.2f}**" in readme
 
 
+@pytest.mark.postgresql
 @pytest.mark.slow
 def test_search_workers_quick_runs_ours_and_optunas_loop_on_the_live_postgresql(tmp_path, monkeypatch):
     """`python -m tinynets.bench search-workers --quick`: 1 and 2 processes, ours hits the budget exactly,

@@ -73,6 +73,7 @@ def same_training(a: dict, b: dict) -> None:
     assert (a["test_acc"], a["best_val_acc"], a["params"]) == (b["test_acc"], b["best_val_acc"], b["params"])
 
 
+@pytest.mark.slurm
 def test_an_lr_grid_on_slurm_gives_the_local_leaderboard(tmp_path, tiny_mnist):
     slurm_partition()
     grid = plus(doc_command("lr-grid")[1:], *SMALL_RUN, f"paths.data_dir={tiny_mnist}", *SMALL_JOBS)
@@ -88,6 +89,8 @@ def test_an_lr_grid_on_slurm_gives_the_local_leaderboard(tmp_path, tiny_mnist):
         == {None}
 
 
+@pytest.mark.postgresql
+@pytest.mark.slurm
 def test_a_search_as_a_slurm_job_array_finishes_the_budget(tmp_path, tiny_mnist):
     """`python -m tinynets.search.workers 2 --slurm --wait`: two array tasks, one PostgreSQL study;
     together they finish exactly n_trials trials, none RUNNING, and both ran trials."""
@@ -146,6 +149,7 @@ def requeue(job: str, timeout: float = 120) -> None:
     raise AssertionError(f"job {job} did not start again in {timeout:.0f} s")
 
 
+@pytest.mark.slurm
 def test_a_requeued_job_resumes_from_its_last_checkpoint(tmp_path, tiny_mnist):
     slurm_partition()
     progress = tmp_path / "progress"
@@ -172,6 +176,7 @@ def test_a_requeued_job_resumes_from_its_last_checkpoint(tmp_path, tiny_mnist):
     same_training(record, reference)
 
 
+@pytest.mark.slurm
 def test_a_sweep_job_as_a_two_task_ddp_job(tmp_path, tiny_mnist):
     """`hydra.launcher.tasks_per_node=2 trainer=ddp trainer.devices=2`: SLURM starts the two ranks,
     Lightning reads its environment; the record matches the local 2-process DDP run's."""

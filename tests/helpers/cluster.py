@@ -16,6 +16,16 @@ STATE = Path(os.environ.get("TINYNETS_CLUSTER_DIR", "/var/lib/tinynets-cluster")
 URL_FILE = Path(os.environ.get("TINYNETS_STORAGE_FILE", STATE / "storage.url"))
 
 
+RUNNING: list = []  # the running test's node (tests/conftest.py)
+
+
+def _marked(marker: str, what: str) -> None:
+    """A test that uses a live engine carries its marker, so that `make test` runs such tests one at a time."""
+    node = RUNNING[0] if RUNNING else None
+    if node is not None and node.get_closest_marker(marker) is None:
+        pytest.fail(f"{node.nodeid} uses the live {what}: mark it @pytest.mark.{marker} (tests/conftest.py)")
+
+
 def _missing(what: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI must run the {what} tests: scripts/local-cluster up did not leave one running")
@@ -35,6 +45,7 @@ def ready(wait_s: float = 15.0) -> bool:
 
 def postgres_url() -> str:
     """The live server's URL (with its password)."""
+    _marked("postgresql", "PostgreSQL")
     if not (URL_FILE.is_file() and ready()):
         _missing("PostgreSQL")
     return URL_FILE.read_text().strip()
@@ -42,6 +53,7 @@ def postgres_url() -> str:
 
 def slurm_partition() -> str:
     """The partition of the live SLURM, with its node up (idle, mixed or allocated)."""
+    _marked("slurm", "SLURM")
     partition = os.environ.get("TINYNETS_SLURM_PARTITION", "debug")
     done = subprocess.run(["sinfo", "-h", "-p", partition, "-o", "%t"], capture_output=True, text=True) \
         if shutil.which("sinfo") else None

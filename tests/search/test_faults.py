@@ -22,7 +22,7 @@ import pytest
 from tests.helpers.cluster import postgres_url
 from tests.search.test_workers import load_study, search_args, worker
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
 BEACON = "+callbacks.beacon={{_target_: tests.helpers.throttle.Beacon, path: {path}, sleep: {sleep}}}"
 
 

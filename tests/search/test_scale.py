@@ -21,7 +21,7 @@ from tests.helpers import ROOT, cli_env
 from tests.helpers.cluster import postgres_url
 from tests.search.test_workers import load_study
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
 WORKERS, N_TRIALS = 32, 64  # 33 processes start on 2 cores: most of the minute
 PER_WORKER = 3  # storage.POOL (2), and the study lock's own connection while a worker opens the study
 

@@ -15,7 +15,7 @@ import pytest
 from tests.helpers.cluster import postgres_url
 from tests.search.test_workers import kill_one_mid_trial, load_study, search_args, worker
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
 
 SEEDS = [1, 2, 3]
 

@@ -88,6 +88,7 @@ def assert_no_trial_lost(study, n_trials: int) -> None:
         assert r.state in (TrialState.COMPLETE, TrialState.PRUNED)
 
 
+@pytest.mark.postgresql
 def test_two_workers_on_postgresql_lose_no_trial_when_one_is_killed(tmp_path, tiny_mnist):
     url = postgres_url()
     name = f"kill_{uuid.uuid4().hex[:8]}"
@@ -138,6 +139,7 @@ def test_the_budget_is_the_studys_and_a_rerun_adds_nothing(tmp_path, tiny_mnist)
         assert {r["job"] for r in csv.DictReader(f)} == {f"trial={n}" for n in range(5)}
 
 
+@pytest.mark.postgresql
 def test_no_password_in_any_output_of_a_postgresql_search(tmp_path, tiny_mnist):
     url = postgres_url()
     from sqlalchemy.engine import make_url
