@@ -72,6 +72,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.xdist_group(engine))
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist's worker has suffixed each grouped nodeid with its group
+def pytest_collection_finish(session):
+    if getattr(session.config.option, "loadgroup", False):
+        loose = [i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid]
+        if loose:
+            raise pytest.UsageError(f"pytest-xdist did not group {loose[0]} (and {len(loose) - 1} more): the live "
+                                    "engines' tests would run side by side (pyproject.toml pins the pytest it groups under)")
+
+
 @pytest.fixture(autouse=True)
 def _engine_check(request):
     """The running test, for tests.helpers.cluster's check that a test of a live engine says so."""
