@@ -88,3 +88,28 @@ def test_the_direction_of_each_objective_decides_the_front(tmp_path):
     assert expected == [7, 9]  # the most accurate (of 7 and 8, now the larger), the largest
     assert [t.number for t in front] == expected
     assert [r["trial"] for r in read_csv(tmp_path / "pareto.csv")] == ["7", "9"]
+
+
+def test_the_command_draws_a_stored_study_as_it_stands(tmp_path, capsys):
+    """`python -m tinynets.search.pareto journal:<file> <study> --out DIR`: the same front from a journal,
+    the objectives read from the study's record; an unknown study is one line and exit 2."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from tinynets.search.pareto import main
+
+    journal = tmp_path / "s.journal"
+    memory = study_of(TRIALS, FRONTIER)
+    study = optuna.create_study(study_name="s", directions=list(FRONTIER.values()),
+                                storage=JournalStorage(JournalFileBackend(str(journal))))
+    study.set_user_attr("tinynets_search", {"objectives": FRONTIER})
+    for t in memory.trials:
+        study.add_trial(t)
+    assert main([f"journal:{journal}", "s", "--out", str(tmp_path / "out"), "--max-params", "3700"]) == 0
+    rows = read_csv(tmp_path / "out" / "pareto.csv")
+    assert [int(r["trial"]) for r in rows] == brute_force_front(TRIALS, FRONTIER)
+    assert (tmp_path / "out" / "pareto.png").stat().st_size > 0
+    assert f"{len(rows)} trials on the front of 10" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main([f"journal:{journal}", "nope", "--out", str(tmp_path / "x")])
+    assert e.value.code == 2 and "study='nope'" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -171,3 +171,41 @@ def write_pareto(sweep_dir: Path, study, objectives: dict[str, str], max_params:
     plot(sweep_dir / "pareto.png", study, objectives, front, max_params, target_acc)
     write_front_configs(sweep_dir / "front", study, front, objectives)
     return front
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tinynets.search.pareto STORAGE STUDY --out DIR`: the four outputs of a study as it stands,
+    from any machine that reaches its storage (a committed journal file, a database), workers running or not."""
+    import argparse
+
+    from tinynets.errors import ConfigError, fail
+    from tinynets.search.storage import check_storage, open_storage
+
+    ap = argparse.ArgumentParser(prog="python -m tinynets.search.pareto", description=main.__doc__.split(":")[0])
+    ap.add_argument("storage", help="journal:<path> or a database URL (hydra.sweeper.storage)")
+    ap.add_argument("study", help="the study's name (hydra.sweeper.study_name)")
+    ap.add_argument("--out", type=Path, required=True, help="where pareto.csv/md/png and front/ go")
+    ap.add_argument("--max-params", type=int, help="the search's max_params, drawn as a line")
+    ap.add_argument("--target", type=float, help="the target accuracy, drawn as a line")
+    args = ap.parse_args(argv)
+    try:
+        import optuna
+
+        study = optuna.load_study(study_name=args.study, storage=open_storage(check_storage(args.storage)))
+        objectives = (study.user_attrs.get("tinynets_search") or {}).get("objectives")
+        if not objectives or acc_name(list(objectives)) is None or SIZE not in objectives:
+            raise ConfigError("study", args.study, "a study of a tinynets search with params and accuracy objectives")
+    except KeyError:
+        return fail(ConfigError("study", args.study, "a study in that storage"))
+    except ConfigError as e:
+        return fail(e)
+    args.out.mkdir(parents=True, exist_ok=True)
+    front = write_pareto(args.out, study, objectives, args.max_params, args.target)
+    print(f"{len(front)} trials on the front of {len(study.trials)}: {args.out}/pareto.md, pareto.png")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
