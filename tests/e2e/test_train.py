@@ -4,6 +4,7 @@ other data paths. Data: tiny synthetic IDX files (data.verify=false)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,7 @@ def test_holdout_split_evaluates_on_holdout_and_tests_once(make_cfg, tiny_mnist,
     assert m["eval_set"] == "holdout" and m["test_weights"] == "best-on-holdout"
     assert m["history"][0]["val_total"] == 64
     assert m["test_acc"] is not None
+    assert 0 < m["cpu_s"] <= time.process_time()  # the process's CPU seconds so far (search.cost reads them)
 
 
 def test_classic_torchvision_pipeline_runs(make_cfg, tiny_mnist, lightning_quiet):

@@ -19,7 +19,7 @@ from tests.helpers.sweeps import read_csv, run_single, train_inprocess
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TIMINGS = ("seconds", "fit_s", "wall_s", "first_step_s", "pid", "resumed_from", "overrides")
+TIMINGS = ("seconds", "fit_s", "wall_s", "cpu_s", "first_step_s", "pid", "resumed_from", "overrides")
 
 
 def metrics(run_dir: Path) -> dict:

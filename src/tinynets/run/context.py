@@ -159,6 +159,7 @@ class RunContext:
         metrics = self.metrics(
             test_acc=test_acc, test_weights="best-on-holdout" if self.tests_best() else "final",
             fit_s=round(self.fit_s, 2), wall_s=self.seconds(), first_step_s=self.history.first_step_s,
+            cpu_s=round(time.process_time(), 2),  # this process's CPU seconds, all its threads, start-up included
             resumed_from=str(self.plan.ckpt) if self.plan.ckpt else None,
             status=PRUNED if pruned else OK,
             **({"error": pruned} if pruned else {}),

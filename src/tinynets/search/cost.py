@@ -4,9 +4,11 @@ one job) and prints the CPU-hours from the first job's start to the end of the f
 seeds ALL reached the target on the holdout (its final weights' `final_val_acc`), and the same for
 the whole sweep so far.
 
-A job's CPU-seconds are its fit's wall seconds (`wall_s`) times its torch threads (its `device`, e.g.
-`(1 threads)`); its end is its metrics.json's modification time and its start that minus `wall_s`, so a
-job still running when the first trial passed counts only its share before that moment. A job killed
+A job's CPU-seconds are its process's (`cpu_s`, all threads, start-up included) or, in a record
+without it, its wall seconds (`wall_s`) times its torch threads (its `device`, e.g. `(1 threads)`: a
+process paused or sharing a core is counted as busy); its end is its metrics.json's modification
+time and its start that minus `wall_s`, so a job still running when the first trial passed counts
+only its share before that moment. A job killed
 before it wrote its record is not counted (its resumed run is). Records copied to another machine
 lose their times: read the sweep dir where the workers wrote it."""
 
@@ -40,9 +42,9 @@ def jobs(sweep_dir: Path, objective: str = "final_val_acc") -> list[dict[str, An
         trial = next((v for k, v in map(key_value, row["overrides"]) if k.lstrip("+") == TRIAL_KEY), None)
         threads = THREADS.search(str(m.get("device")))
         end = (Path(row["dir"]) / FILE).stat().st_mtime
+        cpu = float(m["cpu_s"]) if is_finite_number(m.get("cpu_s")) else float(wall) * (int(threads[1]) if threads else 1)
         out.append({"job": row["job"], "trial": None if trial in (None, "null") else int(trial), "seed": m.get("seed"),
-                    "status": status_of(m), "value": row["objective"], "threads": int(threads[1]) if threads else 1,
-                    "start": end - float(wall), "end": end})
+                    "status": status_of(m), "value": row["objective"], "cpu_s": cpu, "start": end - float(wall), "end": end})
     return out
 
 
@@ -58,9 +60,13 @@ def first_pass(records: list[dict[str, Any]], seeds: int, target: float) -> tupl
 
 
 def cpu_hours(records: list[dict[str, Any]], until: float | None = None) -> float:
-    """Thread-seconds of every job, each cut at `until`, in hours."""
+    """CPU-seconds of every job, each cut at `until` in proportion to its span, in hours."""
     t1 = until if until is not None else max((r["end"] for r in records), default=0.0)
-    return sum(r["threads"] * max(0.0, min(r["end"], t1) - r["start"]) for r in records) / 3600
+
+    def share(r):
+        span = r["end"] - r["start"]
+        return 1.0 if span <= 0 else max(0.0, min(r["end"], t1) - r["start"]) / span
+    return sum(r["cpu_s"] * share(r) for r in records) / 3600
 
 
 def cost(sweep_dir: Path, seeds: int, target: float, objective: str = "final_val_acc") -> dict[str, Any]:
