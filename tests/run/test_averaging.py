@@ -48,6 +48,14 @@ def test_checkpoint_holds_the_averaged_weights_and_buffers(make_cfg, tiny_mnist,
     assert any(not torch.equal(avg[k], raw[k]) for k in means)  # and so are BN's buffers
 
 
+def test_swa_validates_the_live_weights_until_its_window_opens(make_cfg, tiny_mnist, capsys):
+    """start=0.99: no step averaged until the last; the epochs before it are the plain run's, not the
+    initial weights' (a floor or `best` would otherwise judge an untrained net)."""
+    plain, _ = train(make_cfg, capsys, *tiny(tiny_mnist))
+    swa, ckpt = train(make_cfg, capsys, *tiny(tiny_mnist, "averaging=swa", "averaging.start=0.99"))
+    assert swa["history"][0]["val_loss"] == plain["history"][0]["val_loss"]
+
+
 def test_swa_starts_where_told():
     """Steps before the start are not averaged; epoch ends never are (the updates are per step)."""
     from tinynets.run.averaging import SWA
