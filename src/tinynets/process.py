@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import re
 import time
 from pathlib import Path
 
@@ -42,6 +43,15 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+THREADS = re.compile(r"\((\d+) threads\)")  # device_name's CPU threads, as a run's record shows them
+
+
+def threads_of(device: object) -> int | None:
+    """The torch threads a record's `device` names (device_name's form), or None (a GPU, no record)."""
+    m = THREADS.search(str(device))
+    return int(m[1]) if m else None
 
 
 def device_name(accelerator: str) -> str:

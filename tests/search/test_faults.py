@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.cluster import postgres_url
+from tests.helpers.cluster import postgres_url, ready
 from tests.search.test_workers import load_study, search_args, worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgresql]
@@ -39,7 +39,7 @@ def pg(tmp_path):
     if subprocess.run(["which", "pg_ctlcluster"], capture_output=True).returncode != 0:
         pytest.skip("pg_ctlcluster is not here: the outage tests stop and start scripts/local-cluster's server")
     yield url, f"fault_{uuid.uuid4().hex[:8]}"
-    if subprocess.run(["pg_isready", "-q", "-h", "127.0.0.1"], capture_output=True).returncode != 0:
+    if not ready(wait_s=0):
         database("start")
 
 

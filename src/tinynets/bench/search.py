@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from tinynets.bench.clock import code_state, command_line, load_conditions, spread
-from tinynets.bench.sweeps import LOCAL, THREADS, timed_command
+from tinynets.bench.sweeps import LOCAL, timed_command
+from tinynets.process import threads_of
 from tinynets.run.metrics import FILE, read_metrics
 
 # every arch_search knob fixed but the grid's two: the same trials in every mode
@@ -64,7 +65,7 @@ def timed_search(mode: str, overrides: Sequence[str], sweep: Path) -> dict[str, 
         m = read_metrics(p.parent)
         if m is None or m.get("wall_s") is None:
             continue
-        threads |= {int(t[1]) for t in [THREADS.search(str(m.get("device")))] if t}
+        threads |= {t for t in [threads_of(m.get("device"))] if t}
         end = p.stat().st_mtime
         spans.setdefault(str(m.get("pid")), []).append((end - float(m["wall_s"]), end))
     trials = sum(len(v) for v in spans.values())

@@ -5,7 +5,6 @@ threads on every core) and with joblib at 2 jobs of 1 torch thread each, side by
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any
 from tinynets.bench import ROOT
 from tinynets.bench.clock import load_conditions, record_header
 from tinynets.bench.fast import train_env
+from tinynets.process import threads_of
 from tinynets.run.metrics import FILE, OK, read_metrics, status_of
 
 LRS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)  # around the default recipe's lr=0.2
@@ -25,7 +25,6 @@ LAUNCHERS: dict[str, tuple[tuple[str, ...], dict[str, str | None]]] = {
     "basic": ((), {"OMP_NUM_THREADS": None}),
     "joblib": (("hydra/launcher=joblib", "hydra.launcher.n_jobs=2"), {"OMP_NUM_THREADS": "1"}),
 }
-THREADS = re.compile(r"\((\d+) threads\)")
 LOCAL = ("paths.data_dir=", "data.verify=")  # where this machine keeps the data: not shown in commands
 
 
@@ -61,7 +60,7 @@ def timed_sweep(overrides: Sequence[str], sweep_dir: Path, env: dict[str, str | 
         "epochs": sum(len(j.get("history") or []) for j in jobs),
         "epochs_s": round(sum(r.get("seconds") or 0 for j in jobs for r in j.get("history") or []), 2),
         "devices": devices,
-        "torch_threads": sorted({int(m[1]) for d in devices if (m := THREADS.search(d))}),
+        "torch_threads": sorted({t for d in devices if (t := threads_of(d))}),
     }
 
 

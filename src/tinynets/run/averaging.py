@@ -31,6 +31,7 @@ class SWA(_Quiet, WeightAveraging):
         super().__init__(**kwargs)
         self.start = start
         self._first_step = 0
+        self._swapped = False  # this validation runs on the average (its window has opened)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
@@ -51,7 +52,7 @@ class SWA(_Quiet, WeightAveraging):
             super().on_validation_epoch_start(trainer, pl_module)
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if getattr(self, "_swapped", False):
+        if self._swapped:
             super().on_validation_epoch_end(trainer, pl_module)
         self._swapped = False
 

@@ -8,14 +8,13 @@ A job's CPU-seconds are its process's (`cpu_s`, all threads, start-up included) 
 without it, its wall seconds (`wall_s`) times its torch threads (its `device`, e.g. `(1 threads)`: a
 process paused or sharing a core is counted as busy); its end is its metrics.json's modification
 time and its start that minus `wall_s`, so a job still running when the first trial passed counts
-only its share before that moment. A job killed
-before it wrote its record is not counted (its resumed run is). Records copied to another machine
-lose their times: read the sweep dir where the workers wrote it."""
+only its share before that moment. A job killed before it wrote its record is not counted (its
+resumed run is). Records copied to another machine lose their times: read the sweep dir where the
+workers wrote it."""
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,15 +23,13 @@ from tinynets.checks import is_finite_number
 from tinynets.errors import ConfigError, fail
 from tinynets.files import write_json
 from tinynets.overrides import key_value
+from tinynets.process import threads_of
 from tinynets.run.metrics import FILE, OK, status_of
 from tinynets.search.leaderboard import collect
 from tinynets.search.trial import TRIAL_KEY
 
-THREADS = re.compile(r"\((\d+) threads\)")
-
-
 def jobs(sweep_dir: Path, objective: str = "final_val_acc") -> list[dict[str, Any]]:
-    """Each finished job's trial number, seed, status, objective, threads and (start, end) in seconds."""
+    """Each finished job's trial number, seed, status, objective, CPU seconds and (start, end) in seconds."""
     out = []
     for row in collect(sweep_dir, objective=objective):
         m = row["metrics"]
@@ -40,9 +37,8 @@ def jobs(sweep_dir: Path, objective: str = "final_val_acc") -> list[dict[str, An
         if not m or not is_finite_number(wall):
             continue
         trial = next((v for k, v in map(key_value, row["overrides"]) if k.lstrip("+") == TRIAL_KEY), None)
-        threads = THREADS.search(str(m.get("device")))
         end = (Path(row["dir"]) / FILE).stat().st_mtime
-        cpu = float(m["cpu_s"]) if is_finite_number(m.get("cpu_s")) else float(wall) * (int(threads[1]) if threads else 1)
+        cpu = float(m["cpu_s"]) if is_finite_number(m.get("cpu_s")) else float(wall) * (threads_of(m.get("device")) or 1)
         out.append({"job": row["job"], "trial": None if trial in (None, "null") else int(trial), "seed": m.get("seed"),
                     "status": status_of(m), "value": row["objective"], "cpu_s": cpu, "start": end - float(wall), "end": end})
     return out
