@@ -60,16 +60,19 @@ def one_thread():
 
 
 # a test marked with one of these uses that live engine of scripts/local-cluster (tests/helpers/cluster.py
-# refuses an unmarked one): such tests run one after another on one xdist worker, the rest side by side
-ENGINES = ("postgresql", "slurm")  # a test of both keeps to the first: the outage tests stop the database
+# refuses an unmarked one): all such tests run one after another on one xdist worker, the rest side by side.
+# One group for both engines: a test can use both (a search as a SLURM job array on the PostgreSQL study), and
+# xdist gives a test one group, so with a group per engine it ran beside the other group's tests: beside an
+# outage test that stops the database, or beside a SLURM job that held the node's CPUs its array tasks wait for.
+ENGINES = ("postgresql", "slurm")
+ENGINES_GROUP = "engines"
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        engine = next((e for e in ENGINES if item.get_closest_marker(e)), None)
-        if engine:
-            item.add_marker(pytest.mark.xdist_group(engine))
+        if any(item.get_closest_marker(e) for e in ENGINES):
+            item.add_marker(pytest.mark.xdist_group(ENGINES_GROUP))
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-xdist's worker has suffixed each grouped nodeid with its group

@@ -1,4 +1,4 @@
-"""The live engines' tests keep to one xdist worker each (tests/conftest.py): a test that uses the live
+"""The live engines' tests keep to one xdist worker, one after another (tests/conftest.py): a test that uses the live
 PostgreSQL or SLURM without its marker fails at once, and a marked one is grouped."""
 
 from __future__ import annotations
@@ -16,12 +16,19 @@ def test_an_unmarked_test_of_a_live_engine_fails_saying_which_marker():
 
 
 @pytest.mark.slurm
-def test_a_marked_test_keeps_to_its_engines_group(request):
-    assert request.node.get_closest_marker("xdist_group").args == ("slurm",)
+def test_a_slurm_test_keeps_to_the_engines_group(request):
+    assert request.node.get_closest_marker("xdist_group").args == ("engines",)
+
+
+@pytest.mark.postgresql
+def test_a_database_test_keeps_to_the_same_group(request):
+    # the outage tests stop the database: nothing else that uses it may run beside them
+    assert request.node.get_closest_marker("xdist_group").args == ("engines",)
 
 
 @pytest.mark.slurm
 @pytest.mark.postgresql
-def test_a_test_of_both_engines_keeps_to_the_databases_group(request):
-    # the outage tests stop the database: nothing else that uses it may run beside them
-    assert request.node.get_closest_marker("xdist_group").args == ("postgresql",)
+def test_a_test_of_both_engines_keeps_to_the_same_group(request):
+    # a search as a SLURM job array on the live database: with a group per engine it ran beside a SLURM test
+    # holding the node's CPUs, and one array task ran every trial while the other waited
+    assert request.node.get_closest_marker("xdist_group").args == ("engines",)
