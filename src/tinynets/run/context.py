@@ -44,6 +44,7 @@ class RunContext:
     module: Any
     code: dict[str, Any] = field(default_factory=dict)  # metrics.code_version(): the commit that ran
     t0: float = 0.0  # time.perf_counter() when fit starts
+    cpu0: float = 0.0  # time.process_time() when the run started: a search worker runs many jobs in one process
     fit_s: float | None = None  # how long fit took
 
     @classmethod
@@ -53,6 +54,7 @@ class RunContext:
         then the Trainer and the module, resumed from plan.ckpt when there is one."""
         import torch
 
+        cpu0 = time.process_time()
         model_name = choice(cfg, "model") or "model"
         torch.manual_seed(cfg.seed)  # the initial weights too come from the seed
         net = build(cfg.model.net, "model", model_name)  # torch only: the params check comes before Lightning
@@ -89,7 +91,7 @@ class RunContext:
             if hasattr(lg, "log_hyperparams"):
                 lg.log_hyperparams(hparams, {"hp/best_val_acc": 0.0, "hp/test_acc": 0.0, "hp/params": float(params)})
         ctx.code = code_version()
-        ctx.t0 = time.perf_counter()
+        ctx.t0, ctx.cpu0 = time.perf_counter(), cpu0
         return ctx
 
     @property
@@ -159,7 +161,7 @@ class RunContext:
         metrics = self.metrics(
             test_acc=test_acc, test_weights="best-on-holdout" if self.tests_best() else "final",
             fit_s=round(self.fit_s, 2), wall_s=self.seconds(), first_step_s=self.history.first_step_s,
-            cpu_s=round(time.process_time(), 2),  # this process's CPU seconds, all its threads, start-up included
+            cpu_s=round(time.process_time() - self.cpu0, 2),  # this run's CPU seconds (all threads), from its start
             resumed_from=str(self.plan.ckpt) if self.plan.ckpt else None,
             status=PRUNED if pruned else OK,
             **({"error": pruned} if pruned else {}),

@@ -4,7 +4,7 @@ one job) and prints the CPU-hours from the first job's start to the end of the f
 seeds ALL reached the target on the holdout (its final weights' `final_val_acc`), and the same for
 the whole sweep so far.
 
-A job's CPU-seconds are its process's (`cpu_s`, all threads, start-up included) or, in a record
+A job's CPU-seconds are its run's (`cpu_s`, all threads, from the run's start) or, in a record
 without it, its wall seconds (`wall_s`) times its torch threads (its `device`, e.g. `(1 threads)`: a
 process paused or sharing a core is counted as busy); its end is its metrics.json's modification
 time and its start that minus `wall_s`, so a job still running when the first trial passed counts
