@@ -52,7 +52,7 @@ def test_swa_validates_the_live_weights_until_its_window_opens(make_cfg, tiny_mn
     """start=0.99: no step averaged until the last; the epochs before it are the plain run's, not the
     initial weights' (a floor or `best` would otherwise judge an untrained net)."""
     plain, _ = train(make_cfg, capsys, *tiny(tiny_mnist))
-    swa, ckpt = train(make_cfg, capsys, *tiny(tiny_mnist, "averaging=swa", "averaging.start=0.99"))
+    swa, _ = train(make_cfg, capsys, *tiny(tiny_mnist, "averaging=swa", "averaging.start=0.99"))
     assert swa["history"][0]["val_loss"] == plain["history"][0]["val_loss"]
 
 
