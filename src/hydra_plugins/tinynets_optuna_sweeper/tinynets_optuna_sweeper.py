@@ -141,6 +141,9 @@ class TinynetsOptunaSweeperConf:
     budget_draws: int = 200
     # key -> Hydra sweep grammar: choice(4, 8), interval(0.0, 0.1), tag(log, interval(0.005, 0.2))
     params: Optional[Dict[str, Optional[str]]] = None  # null drops an inherited key
+    # points the study tries first, in order ([{lr: 0.2, model.net.c2: 16}, ...]: searched keys, values in
+    # their space; a key left out is sampled): enqueued once, when the study has no trial yet
+    enqueue: List[Any] = field(default_factory=list)
     # the search's side of a trial's job, given to its run (tinynets.run.trial.search_side): its Optuna trial,
     # the floor rule, the stop when the trial was superseded
     trial_side: str = "tinynets.search.trial.side"

@@ -69,6 +69,36 @@ SAMPLABLE = ("a search space must be a sweep Optuna can sample: choice(a, b, ...
              "interval(low, high) or tag(log, interval(low, high))")
 
 
+def enqueue_points(points: Any, space: dict[str, Any]) -> list[dict[str, Any]]:
+    """`hydra.sweeper.enqueue` as Optuna params: each point a mapping of searched keys to values inside
+    their distributions (a choice's value as written in it). A key the space lacks or a value outside
+    it is a ConfigError naming `hydra.sweeper.enqueue[i].key`."""
+    out = []
+    for i, point in enumerate(points or []):
+        if not isinstance(point, dict):
+            raise ConfigError(f"hydra.sweeper.enqueue[{i}]", point, "a mapping of searched keys to values")
+        params = {}
+        for key, value in point.items():
+            where = f"hydra.sweeper.enqueue[{i}].{key}"
+            if key not in space:
+                raise ConfigError(where, value, f"a searched key: {', '.join(sorted(space)) or '(none)'}")
+            dist = space[key]
+            if hasattr(dist, "choices"):
+                match = [c for c in dist.choices if c == value or override_value(c) == override_value(value)]
+                if not match:
+                    raise ConfigError(where, value, f"one of {', '.join(override_value(c) for c in dist.choices)}")
+                params[key] = match[0]
+                continue
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not dist.low <= value <= dist.high:
+                raise ConfigError(where, value, f"a number in [{dist.low}, {dist.high}]")
+            integer = type(dist).__name__ == "IntDistribution"
+            if integer and not float(value).is_integer():
+                raise ConfigError(where, value, f"an integer in [{dist.low}, {dist.high}]")
+            params[key] = int(value) if integer else float(value)
+        out.append(params)
+    return out
+
+
 def override_value(value: Any) -> str:
     """A sampled value as a Hydra override value (what the job gets on its command line)."""
     if isinstance(value, bool):

@@ -153,7 +153,7 @@ class OptunaSweep:
                                max_params if draws else None, draws)
         return budget, budget
 
-    def open_study(self, storage_url, directions, signature, sampler, pruner):
+    def open_study(self, storage_url, directions, signature, sampler, pruner, points=()):
         """The study, created or loaded under the study lock (workers starting together on a new
         storage would race to create its tables and the study), then checked to be this search's."""
         import optuna
@@ -167,6 +167,10 @@ class OptunaSweep:
                 study = optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
                                             directions=directions, load_if_exists=True)
                 self.check_study(study, storage_url, directions, signature)
+                if points and not study.trials:  # a new study: the points it tries first
+                    for params in points:
+                        study.enqueue_trial(params, skip_if_exists=True)
+                    log.info("Enqueued %d points (hydra.sweeper.enqueue)", len(points))
                 if study.metric_names is None:  # the dashboard shows the metrics' names
                     import warnings
 
@@ -189,7 +193,7 @@ class OptunaSweep:
     # ------------------------------------------------------------------ the loop
     def sweep(self, arguments: list[str]) -> None:
 
-        from tinynets.search.space import ParamCounter
+        from tinynets.search.space import ParamCounter, enqueue_points
 
         try:
             check_holdout(self.config)
@@ -226,8 +230,12 @@ class OptunaSweep:
         from hydra.utils import instantiate
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happens
+        try:
+            points = enqueue_points(OmegaConf.to_container(self.conf, resolve=True).get("enqueue"), space)
+        except ConfigError as e:
+            refuse(e)
         study = self.open_study(storage_url, directions, self.signature(space, fixed, objectives), sampler,
-                                instantiate(self.conf.pruner))
+                                instantiate(self.conf.pruner), points)
         n_trials = int(self.conf.n_trials)
         if self.conf.get("check_only"):  # python -m tinynets.search.workers: checked once, before any worker
             log.info("Search checked: study %s in %s, budget %d trials", study.study_name, redact(storage_url),
