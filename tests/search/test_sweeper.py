@@ -327,3 +327,57 @@ def test_a_trial_refuses_the_test_set_too(make_cfg):
     check_holdout(make_cfg("hparams_search=arch_search"))
     with pytest.raises(ConfigError, match=r"^data.val_split=0 is not allowed"):
         check_holdout(make_cfg("hparams_search=arch_search", "data.val_split=0"))
+
+
+# ----------------------------------------------------------------------------- points tried first
+def test_enqueued_points_are_values_of_the_space(make_cfg):
+    """hydra.sweeper.enqueue: step four's first points come out as the space's own values (a choice's
+    int, its string, a float in its interval); a key outside the space or a value outside its
+    distribution is one ConfigError naming the point and the key."""
+    from tinynets.errors import ConfigError
+    from tinynets.search.space import ParamCounter, enqueue_points
+
+    cfg = make_cfg("hparams_search=frontier_robust_sep_avg")
+    space = arch_space(OmegaConf.create({"hydra": {"sweeper": {"params": {
+        k: v for k, v in cfg.hydra.sweeper.params.items() if v is not None and "(" in str(v)}}}}))
+    points = enqueue_points(OmegaConf.to_container(cfg.hydra.sweeper.enqueue), space)
+    assert points[0] == {"model.net.c2": 16, "model.net.width": 22, "model.net.blocks": 4, "data.batch_size": 64,
+                         "averaging": "ema", "lr": 0.2471, "dropout.p": 0.04376}
+    assert points[1]["data.batch_size"] == 32 and points[1]["averaging"] == "none"
+    task = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    assert ParamCounter(task, {"model.net.c1": "4"})(points[0]) == 3590 <= cfg.max_params
+    for bad, line in [({"lr": 0.5}, "hydra.sweeper.enqueue[0].lr=0.5 is not allowed: a number in [0.15, 0.35]"),
+                      ({"averaging": "swa"}, "hydra.sweeper.enqueue[0].averaging='swa' is not allowed: one of none, ema"),
+                      ({"model.net.c9": 1}, "hydra.sweeper.enqueue[0].model.net.c9=1 is not allowed: a searched key: ")]:
+        with pytest.raises(ConfigError) as e:
+            enqueue_points([bad], space)
+        assert str(e.value).startswith(line), str(e.value)
+
+
+# ----------------------------------------------------------------------------- another worker's job
+def test_a_job_another_live_worker_trains_is_running_not_killed(tmp_path):
+    """A worker that ends first writes the leaderboard while its sibling still trains a job: that job
+    (its running marker naming a live process of this host) is running, and no failure; once the
+    process is gone without a record it is killed; its record replaces the marker."""
+    from tinynets.run.metrics import KILLED, MARKER, RUNNING, mark_running, write_metrics
+    from tinynets.search.leaderboard import NOT_OK, collect
+
+    job = tmp_path / "trial=0" / "seed=1"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text("- seed=1\n")
+    sibling = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        mark_running(job)
+        marker = json.loads((job / MARKER).read_text())
+        (job / MARKER).write_text(json.dumps({**marker, "pid": sibling.pid}))
+        [row] = collect(tmp_path)
+        assert row["status"] == RUNNING and row["status"] not in NOT_OK and str(sibling.pid) in row["reason"]
+        (job / MARKER).write_text(json.dumps({**marker, "pid": sibling.pid, "host": "elsewhere"}))
+        assert collect(tmp_path)[0]["status"] == KILLED  # another host's process: not ours to see
+        (job / MARKER).write_text(json.dumps({**marker, "pid": sibling.pid}))
+    finally:
+        sibling.kill()
+        sibling.wait()
+    assert collect(tmp_path)[0]["status"] == KILLED
+    write_metrics(job, {"status": "ok", "overrides": ["seed=1"]})
+    assert not (job / MARKER).exists() and collect(tmp_path)[0]["status"] == "ok"

@@ -68,7 +68,7 @@ class RunContext:
 
         import lightning as L
 
-        from tinynets.run.metrics import code_version
+        from tinynets.run.metrics import code_version, mark_running
 
         quiet_lightning()
         L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -91,6 +91,8 @@ class RunContext:
             if hasattr(lg, "log_hyperparams"):
                 lg.log_hyperparams(hparams, {"hp/best_val_acc": 0.0, "hp/test_acc": 0.0, "hp/params": float(params)})
         ctx.code = code_version()
+        if ctx.trainer.is_global_zero:  # until metrics.json: another worker of the sweep sees the job running
+            mark_running(ctx.run_dir)
         ctx.t0, ctx.cpu0 = time.perf_counter(), cpu0
         return ctx
 

@@ -1,4 +1,5 @@
-"""metrics.json, the per-run record, and its one owner: its file name, its status words, the record
+"""metrics.json, the per-run record, and its one owner: its file name, its status words, the running
+marker it replaces, the record
 of a finished run (`run_metrics`) and of one that could not finish (`failure_record`), writing it
 atomically and reading it back, the code version it names, and the "Submission Info" block printed
 from it. Everything else that writes or reads a metrics.json calls these."""
@@ -6,6 +7,7 @@ from it. Everything else that writes or reads a metrics.json calls these."""
 from __future__ import annotations
 
 import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,8 @@ from tinynets.files import read_json, write_json
 FILE = "metrics.json"
 OK, PRUNED, DIVERGED, FAILED = "ok", "pruned", "diverged", "failed"  # a record's `status`
 KILLED = "killed"  # what a sweep reports for a job dir with no record (killed, or still running)
+RUNNING = "running"  # a job dir with no record yet whose process is alive on this host (another worker's)
+MARKER = "running.json"  # {host, pid} of the process running a job, until its record replaces it
 RETRIED = "retried"  # a search trial whose process died: its study ran the same point again as another trial
 SUPERSEDED = "superseded"  # a search trial failed elsewhere while its process lived on (paused): stopped, retried
 COMPLETE = (OK, PRUNED, DIVERGED)  # a re-run does not redo these; FAILED is retried
@@ -30,11 +34,37 @@ def status_of(record: dict[str, Any] | None) -> str:
 
 
 def write_metrics(run_dir: str | os.PathLike, record: dict[str, Any]) -> Path:
-    """The run dir's metrics.json, written atomically (a reader sees the whole record or none)."""
+    """The run dir's metrics.json, written atomically (a reader sees the whole record or none); it
+    replaces the running marker."""
     path = Path(run_dir) / FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, record)
+    (path.parent / MARKER).unlink(missing_ok=True)
     return path
+
+
+def mark_running(run_dir: str | os.PathLike) -> None:
+    """Say that this process runs the job in `run_dir` (until write_metrics): a worker that ends while
+    another one still trains a job of the same sweep counts that job as running, not killed."""
+    write_json(Path(run_dir) / MARKER, {"host": platform.node(), "pid": os.getpid()})
+
+
+def running_pid(run_dir: str | os.PathLike) -> int | None:
+    """The pid of another live process of this host that runs the job in `run_dir` and has not
+    written its record yet; None when there is none (finished, killed, or on another host)."""
+    marker = read_json(Path(run_dir) / MARKER)
+    if not isinstance(marker, dict) or marker.get("host") != platform.node() or (Path(run_dir) / FILE).exists():
+        return None
+    pid = marker.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():  # our own job without a record: it did not finish
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:  # alive, another user's
+        return pid
+    return pid
 
 
 def read_metrics(run_dir: str | os.PathLike) -> dict[str, Any] | None:

@@ -34,7 +34,8 @@ from tinynets.checks import is_finite_number
 from tinynets.errors import fail
 from tinynets.files import atomic_write, pyplot, save_figure, write_csv
 from tinynets.overrides import key_value, split
-from tinynets.run.metrics import DIVERGED, FAILED, FILE, KILLED, OK, PRUNED, RETRIED, SUPERSEDED, read_metrics
+from tinynets.run.metrics import (DIVERGED, FAILED, FILE, KILLED, OK, PRUNED, RETRIED, RUNNING, SUPERSEDED, read_metrics,
+                                  running_pid)
 from tinynets.tables import number
 
 log = logging.getLogger("tinynets.sweep")
@@ -42,7 +43,7 @@ log = logging.getLogger("tinynets.sweep")
 DEFAULT_COLUMNS = ("params", "best_val_acc", "best_epoch", "target_epoch", "test_acc", "verdict", "wall_s")
 # a re-run of the same sweep does not redo a job in one of these states (see tinynets.run.resume)
 NOT_OK = (FAILED, DIVERGED, KILLED)  # a sweep with one of these exits non-zero
-_STATUS_ORDER = {OK: 0, PRUNED: 1, RETRIED: 2, SUPERSEDED: 3, DIVERGED: 4, FAILED: 5, KILLED: 6}
+_STATUS_ORDER = {OK: 0, PRUNED: 1, RUNNING: 2, RETRIED: 3, SUPERSEDED: 4, DIVERGED: 5, FAILED: 6, KILLED: 7}
 GROUP_EXCLUDE = ("seed", "optuna_trial")  # jobs differing only in these form one group
 
 
@@ -87,7 +88,9 @@ def collect(sweep_dir: Path, objective: str = "best_val_acc", curve: str = "val_
         status = str(m.get("status", OK)) if m is not None else KILLED
         reason = (m or {}).get("error") or (m or {}).get("reason") or ""
         if m is None:
-            reason = "no metrics.json: killed, or still running"
+            pid = running_pid(job)  # another worker of this sweep is still training it
+            status, reason = (RUNNING, f"pid {pid} of this host trains it") if pid else \
+                (KILLED, "no metrics.json: killed, or still running")
         values = (m or {}).get(curve)
         if not isinstance(values, list) and m and isinstance(m.get("history"), list):
             values = [r.get(curve) for r in m["history"] if isinstance(r, dict)]
@@ -218,13 +221,15 @@ def markdown(sweep_dir: Path, rows, header, cells, groups, objective: str, direc
     n_failed = sum(r["status"] in NOT_OK for r in rows)
     n_retried = sum(r["status"] == RETRIED for r in rows)
     n_superseded = sum(r["status"] == SUPERSEDED for r in rows)
+    n_running = sum(r["status"] == RUNNING for r in rows)
     shared, varying = split_overrides(rows, swept)
     lines = [f"# Leaderboard: {sweep_dir}", "",
              *([f"Every job: `{' '.join(shared)}`", ""] if shared else []),
              f"{len(rows)} jobs ({sum(r['status'] == OK for r in rows)} ok, "
              f"{sum(r['status'] == PRUNED for r in rows)} pruned, "
              + (f"{n_retried} retried, " if n_retried else "")
-             + (f"{n_superseded} superseded, " if n_superseded else "") + f"{n_failed} failed), "
+             + (f"{n_superseded} superseded, " if n_superseded else "")
+             + (f"{n_running} running, " if n_running else "") + f"{n_failed} failed), "
              f"sorted by `{objective}` ({direction}). Curves: `curves.png`. "
              f"TensorBoard: `tensorboard --logdir {sweep_dir}` (HPARAMS tab).", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
