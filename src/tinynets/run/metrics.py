@@ -1,8 +1,7 @@
 """metrics.json, the per-run record, and its one owner: its file name, its status words, the running
-marker it replaces, the record
-of a finished run (`run_metrics`) and of one that could not finish (`failure_record`), writing it
-atomically and reading it back, the code version it names, and the "Submission Info" block printed
-from it. Everything else that writes or reads a metrics.json calls these."""
+marker it replaces, the record of a finished run (`run_metrics`) and of one that could not finish
+(`failure_record`), writing it atomically and reading it back, the code version it names, and the
+"Submission Info" block printed from it. Everything else that writes or reads a metrics.json calls these."""
 
 from __future__ import annotations
 
