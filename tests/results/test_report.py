@@ -219,3 +219,13 @@ def test_the_command_outside_a_checkout_is_one_line_exit_2(tmp_path, capsys):
         assert main(["--root", str(tmp_path), cmd]) == 2
         assert capsys.readouterr().err == (f"error: --root='{tmp_path}' is not allowed: a tinynets checkout with "
                                            f"{REPORT_DIR / 'entries.yaml'} (run from the repository, or pass --root)\n")
+
+
+def test_the_frontier_zooms_where_four_labels_would_collide():
+    """frontier.png's second panel: the window of params within 15% holding the most points, where
+    it holds four or more (padded); spread-out points get one panel."""
+    from tinynets.results.figures import crowded
+
+    lo, hi = crowded([1936, 2906, 3590, 3632, 3762, 3836, 3900, 4608])
+    assert 3559 <= lo < 3590 and 3900 < hi <= 3931
+    assert crowded([1000, 2000, 4000, 8000, 16000]) is None and crowded([]) is None

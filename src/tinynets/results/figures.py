@@ -48,18 +48,67 @@ def curves(panels: list[tuple[str, list[tuple[str, list[dict]]]]], target: float
     save_figure(fig, path, dpi=100)
 
 
+def crowded(xs: list[float], span: float = 1.15, least: int = 4) -> tuple[float, float] | None:
+    """The params window [x, span * x] holding the most points, padded 10% of its width, where it holds at least
+    `least` of them (their labels would overlap on the log axis); None otherwise."""
+    xs = sorted(xs)
+    best = max(((x, sum(x <= y <= span * x for y in xs)) for x in xs), key=lambda t: t[1], default=(0.0, 0))
+    if best[1] < least:
+        return None
+    inside = [y for y in xs if best[0] <= y <= span * best[0]]
+    pad = 0.1 * (inside[-1] - inside[0] or inside[0])
+    return inside[0] - pad, inside[-1] + pad
+
+
 def frontier(points: list[tuple[str, list[dict], bool]], claimed: list[tuple[str, int, float]], public: list[dict],
              target: float, path: Path) -> None:
     """Params (log x) against best test accuracy: our runs as mean with min-max bars over seeds
     (filled where every seed reaches the target), the write-ups' claims and published results
-    (one run each) as their own markers."""
-    fig, ax = plt.subplots(figsize=(9, 5.2))
+    (one run each) as their own markers. Where four or more sit within 15% of each other's params,
+    a second panel draws that window on a linear axis with their labels, and the first leaves them out."""
     public = [p for p in public if (p["params"], p["acc"]) not in {(c, a) for _, c, a in claimed}]  # drawn as a claim
+    zoom = crowded([recs[0]["params"] for _, recs, _ in points] + [c for _, c, _ in claimed]
+                   + [p["params"] for p in public])
+    if zoom:
+        fig, (ax, zx) = plt.subplots(1, 2, figsize=(13, 5.2), gridspec_kw={"width_ratios": [2.3, 1]}, sharey=True)
+        axes = [(ax, lambda x: not zoom[0] <= x <= zoom[1]), (zx, lambda x: zoom[0] <= x <= zoom[1])]
+    else:
+        fig, ax = plt.subplots(figsize=(9, 5.2))
+        axes = [(ax, lambda x: True)]
+    for a, labelled in axes:
+        draw(a, points, claimed, public, labelled, zoomed=a is not ax)
+        a.axhline(target, color="k", lw=0.8, ls="--")
+        a.grid(alpha=0.3, which="both")
+    handles = [
+        plt.Line2D([], [], marker="o", color="tab:blue", ls="", label="ours: mean best, bar min-max over seeds; filled: every seed >= target"),
+        plt.Line2D([], [], marker="o", color="tab:green", ls="", label="write-up's row of record (README), our runs, by write-up id"),
+        plt.Line2D([], [], marker="^", color="tab:orange", mfc="none", ls="", label="write-up's own claim (1 run), by write-up id"),
+        plt.Line2D([], [], marker="x", color="0.45", ls="", label="published (1 run; <= 20 epochs unless noted)"),
+        plt.Line2D([], [], color="k", lw=0.8, ls="--", label=f"{target}%"),
+    ]
+    ax.legend(handles=handles, fontsize=7.5, loc="lower right")
+    ax.set_xscale("log")
+    ax.set(xlabel="parameters (log scale)", ylabel="best test accuracy (%)", ylim=(99.0, 99.7),
+           title="MNIST, official test set: parameters against best accuracy")
+    if zoom:
+        zx.set_xlim(*zoom)
+        zx.set(xlabel="parameters (linear)", title=f"{zoom[0]:,.0f}-{zoom[1]:,.0f} params, labelled")
+        ax.axvspan(*zoom, color="0.85", alpha=0.5, zorder=0)
+        ax.annotate("labelled\nright", ((zoom[0] * zoom[1]) ** 0.5, 99.02), fontsize=6.5, color="0.35", ha="center")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+
+
+def draw(ax, points, claimed, public, labelled, zoomed: bool) -> None:
+    """One panel of `frontier`: every marker, and the labels of those whose params `labelled` accepts."""
+    near = 0.012 if zoomed else 0.05  # a neighbour's share of params within which labels would collide
 
     def label_below(items: list[tuple[str, int, float]], color: str) -> None:
-        """Under each marker, or above it where a neighbour within 5% of its params sits lower."""
+        """Under each marker, or above it where a neighbour within `near` of its params sits lower."""
         for text, params, acc in items:
-            up = any(abs(q - params) < 0.05 * params and a < acc for _, q, a in items)
+            if not labelled(params):
+                continue
+            up = any(abs(q - params) < near * params and a < acc for _, q, a in items)
             ax.annotate(text, (params, acc), fontsize=6.5, color=color, ha="center",
                         xytext=(0, 5 if up else -11), textcoords="offset points")
 
@@ -78,24 +127,11 @@ def frontier(points: list[tuple[str, list[dict], bool]], claimed: list[tuple[str
         color = "tab:blue" if ours else "tab:green"
         ax.errorbar(params, mean, yerr=[[mean - min(best)], [max(best) - mean]], fmt="o", color=color,
                     mfc=color if holds else "white", capsize=3, ms=5, zorder=4)
+        if not labelled(params):
+            continue
         # above the bar, or beside the point where a neighbour's bar reaches higher
-        beside = any(abs(p - params) < 0.05 * params and top > max(best) for p, top in tops)
+        beside = any(abs(p - params) < near * params and top > max(best) for p, top in tops)
         ax.annotate(label if ours else recs[0]["writeup"], (params, mean if beside else max(best)), fontsize=7.5,
                     color=color, ha="left" if beside else "center", va="center" if beside else "bottom",
                     xytext=(6, 0) if beside else (0, 4), textcoords="offset points",
                     weight="bold" if ours else "normal")
-    ax.axhline(target, color="k", lw=0.8, ls="--")
-    handles = [
-        plt.Line2D([], [], marker="o", color="tab:blue", ls="", label="ours: mean best, bar min-max over seeds; filled: every seed >= target"),
-        plt.Line2D([], [], marker="o", color="tab:green", ls="", label="write-up's row of record (README), our runs, by write-up id"),
-        plt.Line2D([], [], marker="^", color="tab:orange", mfc="none", ls="", label="write-up's own claim (1 run), by write-up id"),
-        plt.Line2D([], [], marker="x", color="0.45", ls="", label="published (1 run; <= 20 epochs unless noted)"),
-        plt.Line2D([], [], color="k", lw=0.8, ls="--", label=f"{target}%"),
-    ]
-    ax.legend(handles=handles, fontsize=7.5, loc="lower right")
-    ax.set_xscale("log")
-    ax.set(xlabel="parameters (log scale)", ylabel="best test accuracy (%)", ylim=(99.0, 99.7),
-           title="MNIST, official test set: parameters against best accuracy")
-    ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    save_figure(fig, path, dpi=110)
