@@ -15,7 +15,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from tests.helpers import FIXED_ARCH, TINY_RECIPE, tiny_search
+from tests.helpers import CONF, FIXED_ARCH, TINY_RECIPE, tiny_search
 from tests.helpers.sweeps import read_csv, run_train, train_inprocess
 from tinynets.models.searchable import searchable, searchable_params, searchable_sep
 
@@ -330,22 +330,37 @@ def test_a_trial_refuses_the_test_set_too(make_cfg):
 
 
 # ----------------------------------------------------------------------------- points tried first
-def test_enqueued_points_are_values_of_the_space(make_cfg):
-    """hydra.sweeper.enqueue: step four's first points come out as the space's own values (a choice's
+SEARCHES = sorted(p.stem for p in (CONF / "hparams_search").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("name", SEARCHES)
+def test_every_search_searches_keys_it_has_and_enqueues_points_inside_its_space(make_cfg, name):
+    """Each conf/hparams_search/ study: every searched key exists in its composed config, and each
+    point of hydra.sweeper.enqueue is inside the space (Optuna's own values) and the param budget."""
+    from tinynets.search.space import ParamCounter, enqueue_points, parse_overrides
+
+    cfg = make_cfg(f"hparams_search={name}")
+    space, fixed = parse_overrides([f"{k}={v}" for k, v in (cfg.hydra.sweeper.params or {}).items() if v is not None])
+    assert all(OmegaConf.select(cfg, k, default=None) is not None for k in space), name
+    task = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+    for point in enqueue_points(OmegaConf.to_container(cfg.hydra.sweeper.enqueue), space):
+        assert all(space[k]._contains(space[k].to_internal_repr(v)) for k, v in point.items()), point
+        if any(k.startswith("model.") for k in point):
+            assert ParamCounter(task, fixed)(point) <= cfg.max_params, point
+
+
+def test_enqueued_points_outside_the_space_are_one_error_naming_the_key(make_cfg):
+    """hydra.sweeper.enqueue: step four's first point comes out as the space's own values (a choice's
     int, its string, a float in its interval); a key outside the space or a value outside its
     distribution is one ConfigError naming the point and the key."""
     from tinynets.errors import ConfigError
-    from tinynets.search.space import ParamCounter, enqueue_points
+    from tinynets.search.space import enqueue_points, parse_overrides
 
     cfg = make_cfg("hparams_search=frontier_robust_sep_avg")
-    space = arch_space(OmegaConf.create({"hydra": {"sweeper": {"params": {
-        k: v for k, v in cfg.hydra.sweeper.params.items() if v is not None and "(" in str(v)}}}}))
+    space, _ = parse_overrides([f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items() if v is not None])
     points = enqueue_points(OmegaConf.to_container(cfg.hydra.sweeper.enqueue), space)
     assert points[0] == {"model.net.c2": 16, "model.net.width": 22, "model.net.blocks": 4, "data.batch_size": 64,
                          "averaging": "ema", "lr": 0.2471, "dropout.p": 0.04376}
-    assert points[1]["data.batch_size"] == 32 and points[1]["averaging"] == "none"
-    task = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
-    assert ParamCounter(task, {"model.net.c1": "4"})(points[0]) == 3590 <= cfg.max_params
     for bad, line in [({"lr": 0.5}, "hydra.sweeper.enqueue[0].lr=0.5 is not allowed: a number in [0.15, 0.35]"),
                       ({"averaging": "swa"}, "hydra.sweeper.enqueue[0].averaging='swa' is not allowed: one of none, ema"),
                       ({"model.net.c9": 1}, "hydra.sweeper.enqueue[0].model.net.c9=1 is not allowed: a searched key: ")]:
