@@ -223,6 +223,10 @@ class OptunaSweep:
         self.check_task(task_cfg, space)
         count = ParamCounter(task_cfg, fixed)
         self.check_budget(space, count)
+        try:  # the points a new study tries first: checked with the space, before any storage is opened
+            points = enqueue_points(OmegaConf.to_container(self.conf.enqueue, resolve=True), space)
+        except ConfigError as e:
+            refuse(e)
         max_params = OmegaConf.select(self.config, "max_params", default=None)
         grid = str(self.conf.sampler._target_).endswith("GridSampler")
         sampler, budget = self.sampler(space, count, grid)
@@ -230,10 +234,6 @@ class OptunaSweep:
         from hydra.utils import instantiate
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what happens
-        try:
-            points = enqueue_points(OmegaConf.to_container(self.conf, resolve=True).get("enqueue"), space)
-        except ConfigError as e:
-            refuse(e)
         study = self.open_study(storage_url, directions, self.signature(space, fixed, objectives), sampler,
                                 instantiate(self.conf.pruner), points)
         n_trials = int(self.conf.n_trials)
